@@ -1,0 +1,43 @@
+"""jwtguard: protect APIs with OAuth 2.0 / OpenID Connect JWT access tokens.
+
+>>> import jwtguard
+>>> validator = jwtguard.Validator(issuer="https://tenant.example.com/", audience="https://api.example.com")
+"""
+
+from __future__ import annotations
+
+from . import profiles
+from .claims import Claims
+from .errors import (
+    AuthError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InsufficientScopeError,
+    InvalidRequestError,
+    InvalidTokenError,
+    KeySetUnavailableError,
+    MissingTokenError,
+)
+from .jwks import KeySetStatus
+from .validator import DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_TYPES, RFC9068_TOKEN_TYPES, Validator
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthError",
+    "Claims",
+    "ConfigurationError",
+    "DEFAULT_LEEWAY",
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "DEFAULT_TOKEN_TYPES",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidTokenError",
+    "KeySetStatus",
+    "KeySetUnavailableError",
+    "MissingTokenError",
+    "RFC9068_TOKEN_TYPES",
+    "Validator",
+    "profiles",
+]

@@ -1,0 +1,164 @@
+"""Claim checks as data: a table from claim name to a check.
+
+A check takes the payload and the current time and raises an
+:class:`~jwtguard.InvalidTokenError` naming the claim and the reason. The
+:class:`~jwtguard.Validator` compiles its table once, at construction; users add
+or replace entries with ``claim_checks={"tid": predicate}`` (a predicate on the
+claim's value) and remove optional ones with ``None``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from .errors import ConfigurationError, ExpiredTokenError, InvalidTokenError
+
+__all__ = ["Check", "ClaimPredicate", "build_table"]
+
+logger = logging.getLogger("jwtguard")
+
+#: A compiled check: ``check(payload, now)``; raises :class:`InvalidTokenError`.
+Check = Callable[[Mapping[str, Any], float], None]
+#: A user's check on one claim's value: return ``True`` to accept.
+ClaimPredicate = Callable[[Any], bool]
+
+#: Checks that protect the token's meaning: they may be replaced, never removed.
+ESSENTIAL = frozenset({"exp", "aud"})
+
+
+def _date(payload: Mapping[str, Any], name: str, required: bool) -> float | None:
+    if name not in payload:
+        if required:
+            raise InvalidTokenError("missing_claim", claim=name, reason="missing")
+        return None
+    value = payload[name]
+    # RFC 7519 §2 NumericDate: a finite JSON number; Python's bools are ints, so exclude them.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidTokenError("invalid_claim", claim=name, reason="not_a_number")
+    return float(value)
+
+
+def exp_check(leeway: float) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        exp = _date(payload, "exp", required=True)
+        if exp is not None and now - leeway >= exp:  # RFC 7519 §4.1.4: reject on or after exp
+            raise ExpiredTokenError(claim="exp", reason="expired")
+
+    return check
+
+
+def nbf_check(leeway: float) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        nbf = _date(payload, "nbf", required=False)
+        if nbf is not None and now + leeway < nbf:
+            raise InvalidTokenError("token_not_yet_valid", claim="nbf", reason="in_future")
+
+    return check
+
+
+def iat_check(leeway: float, max_age: float | None) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        iat = _date(payload, "iat", required=max_age is not None)
+        if iat is None:
+            return
+        if iat > now + leeway:
+            raise InvalidTokenError("iat_in_future", claim="iat", reason="in_future")
+        if max_age is not None and now - iat > max_age + leeway:
+            raise InvalidTokenError("token_too_old", claim="iat", reason="too_old")
+
+    return check
+
+
+def aud_check(audiences: frozenset[str]) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        aud = payload.get("aud")
+        if aud is None:
+            raise InvalidTokenError("missing_claim", claim="aud", reason="missing")
+        if isinstance(aud, str):
+            if aud in audiences:
+                return
+        elif isinstance(aud, list):
+            if any(isinstance(item, str) and item in audiences for item in aud):
+                return
+        else:
+            raise InvalidTokenError("invalid_claim", claim="aud", reason="wrong_type")
+        raise InvalidTokenError("audience_mismatch", claim="aud", reason="mismatch")
+
+    return check
+
+
+def azp_check(parties: frozenset[str]) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        # OIDC Core §2 "azp"; RFC 9068 §2.2 and RFC 8693 use "client_id".
+        party = payload.get("azp", payload.get("client_id"))
+        if party is None:
+            raise InvalidTokenError("missing_claim", claim="azp", reason="missing")
+        if not isinstance(party, str) or party not in parties:
+            raise InvalidTokenError("unauthorized_party", claim="azp", reason="mismatch")
+
+    return check
+
+
+def present_check(name: str) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        if payload.get(name) is None:
+            raise InvalidTokenError("missing_claim", claim=name, reason="missing")
+
+    return check
+
+
+def predicate_check(name: str, predicate: ClaimPredicate) -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        if name not in payload:
+            raise InvalidTokenError("missing_claim", claim=name, reason="missing")
+        try:
+            accepted = predicate(payload[name])
+        except Exception:  # a crashing user check rejects the token instead of answering 500
+            logger.warning("jwtguard: the claim check for %r raised; rejecting the token", name, exc_info=True)
+            accepted = False
+        if not accepted:
+            raise InvalidTokenError("invalid_claim", claim=name, reason="rejected")
+
+    return check
+
+
+def build_table(
+    *,
+    leeway: float,
+    audiences: frozenset[str],
+    authorized_parties: frozenset[str] | None,
+    max_token_age: float | None,
+    required_claims: Collection[str],
+    claim_checks: Mapping[str, ClaimPredicate | None],
+) -> dict[str, Check]:
+    """Compile the check table for one validator configuration.
+
+    Raises:
+        ConfigurationError: an essential check removed, or a check that is not callable.
+    """
+    table: dict[str, Check] = {
+        "exp": exp_check(leeway),
+        "nbf": nbf_check(leeway),
+        "iat": iat_check(leeway, max_token_age),
+    }
+    if audiences:
+        table["aud"] = aud_check(audiences)
+    if authorized_parties is not None:
+        table["azp"] = azp_check(authorized_parties)
+    for name in required_claims:
+        table.setdefault(name, present_check(name))
+    for name, predicate in claim_checks.items():
+        if predicate is None:
+            if name in ESSENTIAL:
+                raise ConfigurationError(f"the {name!r} check can be replaced but not removed")
+            table.pop(name, None)
+        elif not callable(predicate):
+            raise ConfigurationError(f"claim_checks[{name!r}] must be a callable or None")
+        else:
+            table[name] = predicate_check(name, predicate)
+    if "aud" not in table:
+        raise ConfigurationError("an audience is required (RFC 9068 §4): set audience=")
+    return table

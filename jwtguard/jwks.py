@@ -1,0 +1,309 @@
+"""Key sources: where a :class:`~jwtguard.Validator` gets an issuer's keys.
+
+:class:`StaticKeySource` serves a JWKS given in configuration, with no network.
+:class:`RemoteKeySource` fetches the issuer's JWKS (through OIDC discovery or
+an explicit ``jwks_uri``) and keeps it fresh with the policy described in
+:mod:`jwtguard._keycache`.
+
+How a fetch runs: every fetch executes in a small shared worker pool. The
+first caller that needs one submits it; every other caller, thread or asyncio
+task, waits on the same future (single flight). Sync callers block on it,
+async callers await it without blocking the event loop. Waiting is bounded by
+the fetch timeout plus a small margin: a hung endpoint costs a request at most
+that long, and is then recorded as a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from . import _http
+from ._algorithms import AlgorithmSpec
+from ._keycache import CachePolicy, KeyCache, Refresh
+from .errors import AuthError
+from .keys import Key, KeySet
+
+__all__ = ["KeySetStatus", "RemoteKeySource", "StaticKeySource", "discovery_flow", "static_source"]
+
+logger = logging.getLogger("jwtguard")
+
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jwtguard-fetch")
+_WAIT_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class KeySetStatus:
+    """A snapshot of one issuer's key set, for health and readiness checks.
+
+    Attributes:
+        issuer: the issuer the keys belong to.
+        source: ``"static"`` or the URL the keys were (or will be) fetched from.
+        loaded: whether usable keys are held.
+        key_count: how many keys are held.
+        age: seconds since the last successful fetch (``None``: never, or static).
+        stale: whether the keys are older than the cache's max age.
+        last_error: the reason the last fetch failed, if the last fetch failed.
+    """
+
+    issuer: str
+    source: str
+    loaded: bool
+    key_count: int
+    age: float | None
+    stale: bool
+    last_error: str | None
+
+
+class StaticKeySource:
+    """Keys given in configuration: never fetched, never stale."""
+
+    def __init__(self, issuer: str, keys: KeySet) -> None:
+        self.issuer = issuer
+        self._keys = keys
+
+    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        return self._keys.find(kid, spec)
+
+    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        return self._keys.find(kid, spec)
+
+    def refresh(self) -> KeySetStatus:
+        return self.status()
+
+    async def arefresh(self) -> KeySetStatus:
+        return self.status()
+
+    def status(self) -> KeySetStatus:
+        return KeySetStatus(self.issuer, "static", bool(len(self._keys)), len(self._keys), None, False, None)
+
+
+def discovery_flow(
+    issuer: str, jwks_uri: str | None, settings: _http.HttpSettings
+) -> Generator[str, Any, tuple[Any, str]]:
+    """Yield the URLs to GET, receive their JSON; return ``(jwks_document, jwks_uri)``.
+
+    With an explicit ``jwks_uri`` that is the only request. Otherwise the OIDC
+    discovery document at ``{issuer}/.well-known/openid-configuration`` names
+    it (its ``issuer`` must equal ours, OIDC Discovery §4.3); when the issuer
+    has no discovery document (an HTTP error status), ``{issuer}/.well-known/jwks.json``
+    is tried. A :class:`~jwtguard._http.FetchError` is thrown into the flow when
+    a GET fails.
+    """
+    if jwks_uri is not None:
+        return (yield jwks_uri), jwks_uri
+    base = issuer.rstrip("/")
+    try:
+        metadata = yield f"{base}/.well-known/openid-configuration"
+    except _http.FetchError as exc:
+        if exc.reason != "http_status":
+            raise
+        metadata = None
+    if metadata is None:
+        uri = f"{base}/.well-known/jwks.json"
+    else:
+        if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
+            raise _http.FetchError("discovery_issuer_mismatch")
+        found = metadata.get("jwks_uri")
+        if not isinstance(found, str):
+            raise _http.FetchError("discovery_without_jwks_uri")
+        uri = found
+        try:
+            _http.check_url(uri, settings, "jwks_uri")
+        except ValueError:
+            raise _http.FetchError("discovery_jwks_uri_refused") from None
+    return (yield uri), uri
+
+
+class RemoteKeySource:
+    """One issuer's JWKS, fetched over HTTPS and cached.
+
+    Args:
+        issuer: the issuer whose keys these are (used for discovery).
+        algorithms: allowed algorithm names (keys no allowed algorithm can use are dropped).
+        jwks_uri: the key-set URL; ``None`` discovers it from the issuer.
+        policy: cache timing (max age, unknown-``kid`` cooldown, max staleness).
+        settings: network bounds.
+        clock: returns the current time in seconds (``time.time``).
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        algorithms: Sequence[str],
+        *,
+        jwks_uri: str | None,
+        policy: CachePolicy,
+        settings: _http.HttpSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self.issuer = issuer
+        self._algorithms = tuple(algorithms)
+        self._jwks_uri = jwks_uri
+        self._discovered_uri: str | None = None
+        self._settings = settings
+        self._clock = clock
+        self._cache = KeyCache(policy)
+        self._lock = threading.Lock()
+        self._inflight: Future[None] | None = None
+        #: How many fetches of the key set (and discovery document) were started.
+        self.fetch_count = 0
+
+    # -- the fetch itself (runs in the worker pool) --------------------------------
+
+    def _fetch(self) -> KeySet:
+        flow = discovery_flow(self.issuer, self._jwks_uri or self._discovered_uri, self._settings)
+        deadline = time.monotonic() + self._settings.timeout
+        url = next(flow)
+        while True:
+            try:
+                document = _http.get_json(url, self._settings, deadline)
+            except _http.FetchError as exc:
+                if url == self._discovered_uri:
+                    self._discovered_uri = None  # rediscover next time
+                url = flow.throw(exc)
+                continue
+            try:
+                url = flow.send(document)
+            except StopIteration as done:
+                document, uri = done.value
+                break
+        try:
+            keys = KeySet(document, self._algorithms)
+        except ValueError:
+            raise _http.FetchError("invalid_jwks") from None
+        if not len(keys):
+            raise _http.FetchError("no_usable_keys")
+        if self._jwks_uri is None:
+            self._discovered_uri = uri
+        return keys
+
+    def _run_fetch(self, future: Future[None]) -> None:
+        try:
+            keys = self._fetch()
+        except Exception as exc:  # a fetch failure is an outage, whatever its cause
+            reason = exc.reason if isinstance(exc, _http.FetchError) else "internal_error"
+            logger.warning("jwtguard: fetching the key set of %s failed: %s", self.issuer, reason)
+            with self._lock:
+                if self._inflight is future:
+                    self._cache.failed(reason, self._clock())
+                    self._inflight = None
+        else:
+            logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
+            with self._lock:
+                self._cache.succeeded(keys, self._clock())
+                if self._inflight is future:
+                    self._inflight = None
+        future.set_result(None)
+
+    # -- single flight ------------------------------------------------------------
+
+    def _plan(self, kid: str | None, spec: AlgorithmSpec) -> Key | Future[None]:
+        try:  # the fast path: fresh keys, no lock
+            step = self._cache.plan(kid, spec, self._clock())
+            if isinstance(step, Key):
+                return step
+        except AuthError:
+            pass  # decided again below: a fetch under way may still bring the key
+        with self._lock:
+            now = self._clock()
+            step = self._cache.plan(kid, spec, now, fetching=self._inflight is not None)
+            if isinstance(step, Key):
+                return step
+            return self._start_or_join(step, now)
+
+    def _start_or_join(self, step: Refresh, now: float) -> Future[None]:
+        """Return the fetch under way, or start one. Call with the lock held."""
+        if self._inflight is None:
+            self._cache.started(step, now)
+            self._inflight = Future()
+            self.fetch_count += 1
+            _POOL.submit(self._run_fetch, self._inflight)
+        return self._inflight
+
+    def _timed_out(self, future: Future[None]) -> None:
+        with self._lock:
+            if self._inflight is future:
+                logger.warning("jwtguard: fetching the key set of %s timed out", self.issuer)
+                self._cache.failed("timeout", self._clock())
+                self._inflight = None
+
+    def _settle(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        return self._cache.settle(kid, spec, self._clock())
+
+    @property
+    def _wait(self) -> float:
+        return self._settings.timeout + _WAIT_MARGIN
+
+    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        """Return the key for ``kid``/``spec``, fetching the key set when needed.
+
+        Raises:
+            InvalidTokenError: ``unknown_key``.
+            KeySetUnavailableError: no usable keys.
+        """
+        step = self._plan(kid, spec)
+        if isinstance(step, Key):
+            return step
+        self._wait_sync(step)
+        return self._settle(kid, spec)
+
+    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        """Like :meth:`get_key`, awaiting any fetch without blocking the event loop."""
+        step = self._plan(kid, spec)
+        if isinstance(step, Key):
+            return step
+        await self._wait_async(step)
+        return self._settle(kid, spec)
+
+    def _wait_sync(self, future: Future[None]) -> None:
+        try:
+            future.result(timeout=self._wait)
+        except TimeoutError:
+            self._timed_out(future)
+
+    async def _wait_async(self, future: Future[None]) -> None:
+        # asyncio.wait (unlike wait_for) never cancels the shared future on timeout.
+        done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=self._wait)
+        if not done:
+            self._timed_out(future)
+
+    def refresh(self) -> KeySetStatus:
+        """Fetch the key set now (for warming up at start-up) and return the status."""
+        with self._lock:
+            future = self._start_or_join(Refresh("expired"), self._clock())
+        self._wait_sync(future)
+        return self.status()
+
+    async def arefresh(self) -> KeySetStatus:
+        """Like :meth:`refresh`, without blocking the event loop."""
+        with self._lock:
+            future = self._start_or_join(Refresh("expired"), self._clock())
+        await self._wait_async(future)
+        return self.status()
+
+    def status(self) -> KeySetStatus:
+        """Return a snapshot of this key set's state."""
+        cache = self._cache
+        now = self._clock()
+        age = None if cache.fetched_at is None else now - cache.fetched_at
+        count = 0 if cache.keys is None else len(cache.keys)
+        usable = cache.keys is not None and cache._usable(now)
+        source = self._jwks_uri or self._discovered_uri or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        stale = age is None or age >= cache.policy.max_age
+        return KeySetStatus(self.issuer, source, usable, count, age, stale, cache.last_error)
+
+
+def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
+    """Build a :class:`StaticKeySource`; HMAC keys are allowed here (trusted configuration).
+
+    Raises:
+        ValueError: ``jwks`` is not a JWKS document.
+    """
+    return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))

@@ -1,0 +1,145 @@
+"""A local, immutable key set: JWKS parsed once into verification keys.
+
+Only keys fit for verifying signatures are kept (RFC 7517 §4.2-4.3): no
+``use: enc``, ``key_ops`` must allow ``verify``, and the key type must be one
+an allowed algorithm can use. Symmetric (``oct``) keys are kept only when the
+caller says the set is trusted local configuration, never for a fetched set.
+RSA keys shorter than 2048 bits are refused (RFC 7518 §3.3).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+from ._algorithms import SPECS, AlgorithmSpec
+from .errors import InvalidTokenError
+
+__all__ = ["Key", "KeySet"]
+
+logger = logging.getLogger("jwtguard")
+
+#: More keys than any real issuer publishes; the rest of a larger set is ignored.
+MAX_KEYS = 100
+MIN_RSA_BITS = 2048
+_EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521", "secp256k1": "secp256k1"}
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One verification key: its ``kid``, type, curve, optional ``alg`` and key object."""
+
+    kid: str | None
+    kty: str
+    crv: str | None
+    alg: str | None
+    key: Any
+
+    def fits(self, spec: AlgorithmSpec) -> bool:
+        """Whether this key may verify ``spec``'s signatures (RFC 8725 §3.1)."""
+        if self.alg is not None and self.alg != spec.name:
+            return False
+        if self.kty != spec.kty:
+            return False
+        return not spec.curves or self.crv in spec.curves
+
+
+def _curve_of(key: Any) -> str | None:
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return _EC_CURVES.get(key.curve.name)
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    return None
+
+
+def _load(jwk: Mapping[str, Any], allowed: Mapping[str, AlgorithmSpec], symmetric_ok: bool) -> Key | None:
+    kty = jwk.get("kty")
+    kid = jwk.get("kid")
+    alg = jwk.get("alg")
+    if kid is not None and not isinstance(kid, str):
+        return None
+    if jwk.get("use", "sig") != "sig":
+        return None
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        return None
+    if alg is not None and alg not in allowed:
+        return None
+    spec = next((s for s in allowed.values() if s.kty == kty and (alg is None or s.name == alg)), None)
+    if spec is None or (spec.symmetric and not symmetric_ok):
+        return None
+    try:
+        key = spec.verifier.from_jwk(dict(jwk))
+    except Exception:  # any malformed JWK is simply not a usable key
+        logger.debug("jwtguard: ignoring an unparsable JWK (kid present: %s)", kid is not None)
+        return None
+    if hasattr(key, "public_key") and not isinstance(key, bytes):
+        key = key.public_key()  # a published private key still only verifies
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        return None
+    crv = _curve_of(key)
+    if kty in ("EC", "OKP") and crv != jwk.get("crv"):
+        return None
+    return Key(kid, str(kty), crv, alg if isinstance(alg, str) else None, key)
+
+
+class KeySet:
+    """Verification keys indexed by ``kid``, built from a JWKS document.
+
+    Args:
+        jwks: a JWKS document (``{"keys": [...]}``).
+        algorithms: the allowed algorithm names; keys no allowed algorithm can
+            use are dropped.
+        symmetric_ok: keep ``oct`` keys (only for trusted, local configuration).
+
+    Raises:
+        ValueError: the document is not a JWKS object.
+    """
+
+    __slots__ = ("_by_kid", "_keys")
+
+    def __init__(self, jwks: Mapping[str, Any], algorithms: Iterable[str], *, symmetric_ok: bool = False) -> None:
+        keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+        if not isinstance(keys, list):
+            raise ValueError("a JWKS must be an object with a 'keys' list")
+        allowed = {name: SPECS[name] for name in algorithms}
+        loaded = (_load(jwk, allowed, symmetric_ok) for jwk in keys[:MAX_KEYS] if isinstance(jwk, Mapping))
+        self._keys: tuple[Key, ...] = tuple(key for key in loaded if key is not None)
+        by_kid: dict[str | None, list[Key]] = {}
+        for key in self._keys:
+            by_kid.setdefault(key.kid, []).append(key)
+        self._by_kid = {kid: tuple(keys) for kid, keys in by_kid.items()}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def kids(self) -> frozenset[str | None]:
+        """The key ids present (``None`` for keys without one)."""
+        return frozenset(self._by_kid)
+
+    def has_kid(self, kid: str | None) -> bool:
+        """Whether a key with this ``kid`` exists (any type)."""
+        return kid in self._by_kid if kid is not None else bool(self._keys)
+
+    def find(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        """Return the key for a token's ``kid`` and algorithm.
+
+        A token without ``kid`` is accepted only when exactly one key fits its
+        algorithm: trying several keys would multiply the cost of a forged token.
+
+        Raises:
+            InvalidTokenError: ``unknown_key`` (no key fits).
+        """
+        candidates = self._by_kid.get(kid, ()) if kid is not None else self._keys
+        fitting = [key for key in candidates if key.fits(spec)]
+        if len(fitting) == 1:
+            return fitting[0]
+        reason = "ambiguous" if fitting else ("type_mismatch" if candidates else "not_found")
+        raise InvalidTokenError("unknown_key", claim="kid", reason=reason)

@@ -1,0 +1,17 @@
+"""Test your own protected API: signing keys, a token factory and a local issuer.
+
+>>> from jwtguard.testing import LocalIssuer
+>>> with LocalIssuer() as issuer:
+...     claims = issuer.validator().validate(issuer.token(scope="read:messages"))
+>>> claims["iss"].startswith("http://127.0.0.1:")
+True
+"""
+
+from __future__ import annotations
+
+from ._server import LocalServer, Request, Response
+from .issuer import LocalIssuer
+from .keys import SUPPORTED_ALGORITHMS, SigningKey
+from .tokens import TokenFactory
+
+__all__ = ["SUPPORTED_ALGORITHMS", "LocalIssuer", "LocalServer", "Request", "Response", "SigningKey", "TokenFactory"]

@@ -1,0 +1,292 @@
+"""The :class:`Validator`: every check an OAuth 2.0 resource server owes a bearer token."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, Protocol
+
+from . import _http, _jose
+from ._algorithms import AlgorithmSpec, compile_allowlist
+from ._checks import ClaimPredicate, build_table
+from ._keycache import CachePolicy
+from .claims import Claims
+from .errors import ConfigurationError, InsufficientScopeError, InvalidTokenError
+from .jwks import KeySetStatus, RemoteKeySource, static_source
+from .keys import Key
+
+__all__ = ["DEFAULT_LEEWAY", "DEFAULT_MAX_TOKEN_SIZE", "DEFAULT_TOKEN_TYPES", "RFC9068_TOKEN_TYPES", "Validator"]
+
+#: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+DEFAULT_LEEWAY = 5.0
+#: Largest token accepted, in characters (Azure AD tokens with groups reach ~8 KiB).
+DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
+#: Accepted ``typ`` header values: absent, ``JWT``, or RFC 9068's ``at+jwt``.
+DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "application/at+jwt")
+#: The strict RFC 9068 §4 set: only ``at+jwt``.
+RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
+
+
+class _KeySource(Protocol):
+    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
+    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
+    def refresh(self) -> KeySetStatus: ...
+    async def arefresh(self) -> KeySetStatus: ...
+    def status(self) -> KeySetStatus: ...
+
+
+def _strings(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not all(isinstance(item, str) and item for item in items):
+        raise ConfigurationError(f"{what} must be a non-empty string or a sequence of them")
+    return items
+
+
+def _seconds(value: float | None, what: str, *, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"{what} must be a finite number of seconds >= 0")
+    return float(value)
+
+
+def _media_type(value: str) -> str:
+    # RFC 7515 §4.1.9: "typ" is case-insensitive and may omit the "application/" prefix.
+    value = value.lower()
+    return value[len("application/") :] if value.startswith("application/") else value
+
+
+class Validator:
+    """Validates OAuth 2.0 / OIDC JWT access tokens for one API.
+
+    Args:
+        issuer: the accepted issuer(s); exact string match on ``iss``. With
+            several, each issuer's tokens verify only with that issuer's keys.
+        audience: the accepted audience(s); the token's ``aud`` must contain one.
+        algorithms: the allowed JWS algorithms (default ``["RS256"]``).
+        jwks_uri: the key-set URL, or a mapping issuer → URL. Default: OIDC
+            discovery from the issuer, falling back to ``{issuer}/.well-known/jwks.json``.
+        jwks: static keys (a JWKS document, or a mapping issuer → JWKS): no network.
+        leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+        authorized_parties: accepted client ids, checked against ``azp`` (or ``client_id``).
+        required_scopes: scopes every token must carry.
+        max_token_age: reject tokens whose ``iat`` is older than this (makes ``iat`` required).
+        token_types: accepted ``typ`` header values (``None`` = absent).
+        required_claims: claims that must be present (e.g. ``("sub", "jti")``).
+        claim_checks: extra or replacement checks: claim name → predicate on its
+            value (the claim becomes required), or ``None`` to drop an optional check.
+        max_token_size: longest token accepted, in characters.
+        cache_max_age: seconds fetched keys stay fresh.
+        unknown_kid_cooldown: minimum seconds between refetches caused by unknown ``kid``\\ s.
+        max_stale: seconds past ``cache_max_age`` that keys keep serving while fetches fail.
+        timeout: seconds a key-set fetch may take, in all.
+        max_response_size: largest discovery or JWKS response, in bytes.
+        allow_insecure_http: allow plain ``http://`` to non-loopback hosts (unsafe).
+        clock: returns the current time in seconds since the epoch.
+
+    Raises:
+        ConfigurationError: any invalid option.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str | Sequence[str],
+        audience: str | Sequence[str] | None = None,
+        algorithms: Sequence[str] = ("RS256",),
+        jwks_uri: str | Mapping[str, str] | None = None,
+        jwks: Mapping[str, Any] | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        authorized_parties: str | Sequence[str] | None = None,
+        required_scopes: str | Sequence[str] = (),
+        max_token_age: float | None = None,
+        token_types: Collection[str | None] = DEFAULT_TOKEN_TYPES,
+        required_claims: Collection[str] = (),
+        claim_checks: Mapping[str, ClaimPredicate | None] | None = None,
+        max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        cache_max_age: float = 600.0,
+        unknown_kid_cooldown: float = 30.0,
+        max_stale: float = 86400.0,
+        timeout: float = 5.0,
+        max_response_size: int = 1024 * 1024,
+        allow_insecure_http: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        issuers = _strings(issuer, "issuer")
+        if not issuers:
+            raise ConfigurationError("issuer is required")
+        if jwks is not None and jwks_uri is not None:
+            raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
+        self._algorithms = compile_allowlist(algorithms, remote=jwks is None)
+        self.issuers = issuers
+        self.audiences = frozenset(_strings(audience, "audience"))
+        self.leeway = _seconds(leeway, "leeway") or 0.0
+        parties = _strings(authorized_parties, "authorized_parties") if authorized_parties is not None else None
+        self.authorized_parties = frozenset(parties) if parties is not None else None
+        self.required_scopes = _strings(required_scopes, "required_scopes")
+        self._token_types = frozenset(None if t is None else _media_type(t) for t in token_types)
+        if not self._token_types:
+            raise ConfigurationError("token_types must accept at least one value")
+        if isinstance(max_token_size, bool) or not isinstance(max_token_size, int) or max_token_size < 64:
+            raise ConfigurationError("max_token_size must be an integer >= 64")
+        self.max_token_size = max_token_size
+        self._checks = tuple(
+            build_table(
+                leeway=self.leeway,
+                audiences=self.audiences,
+                authorized_parties=self.authorized_parties,
+                max_token_age=_seconds(max_token_age, "max_token_age", optional=True),
+                required_claims=tuple(required_claims),
+                claim_checks=dict(claim_checks or {}),
+            ).values()
+        )
+        self._clock = clock
+        settings = _http.HttpSettings(
+            timeout=_seconds(timeout, "timeout") or 0.0,
+            max_bytes=max_response_size,
+            allow_insecure_http=allow_insecure_http,
+        )
+        if settings.timeout <= 0:
+            raise ConfigurationError("timeout must be > 0")
+        policy = CachePolicy(max_age=cache_max_age, cooldown=unknown_kid_cooldown, max_stale=max_stale)
+        self._sources: dict[str, _KeySource] = {
+            iss: self._source(iss, jwks, jwks_uri, policy, settings) for iss in issuers
+        }
+
+    def _source(
+        self,
+        issuer: str,
+        jwks: Mapping[str, Any] | None,
+        jwks_uri: str | Mapping[str, str] | None,
+        policy: CachePolicy,
+        settings: _http.HttpSettings,
+    ) -> _KeySource:
+        names = tuple(self._algorithms)
+        if jwks is not None:
+            document = jwks if "keys" in jwks else jwks.get(issuer)
+            if not isinstance(document, Mapping):
+                raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
+            try:
+                source = static_source(issuer, document, names)
+            except ValueError as exc:
+                raise ConfigurationError(f"jwks: {exc}") from None
+            if not source.status().loaded:
+                raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(names)}")
+            return source
+        if isinstance(jwks_uri, Mapping):
+            uri: str | None = jwks_uri.get(issuer)
+            if uri is None:
+                raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
+        else:
+            if jwks_uri is not None and len(self.issuers) > 1:
+                raise ConfigurationError("with several issuers, give jwks_uri as a mapping issuer -> URL")
+            uri = jwks_uri
+        if uri is None:
+            _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
+        else:
+            _http.check_url(uri, settings, "jwks_uri")
+        return RemoteKeySource(issuer, names, jwks_uri=uri, policy=policy, settings=settings, clock=self._clock)
+
+    # -- validation ---------------------------------------------------------------
+
+    def _frame(self, token: object) -> tuple[_jose.ParsedToken, AlgorithmSpec, _KeySource]:
+        parsed = _jose.parse(token, self.max_token_size)
+        header = parsed.header
+        alg = header.get("alg")
+        spec = self._algorithms.get(alg) if isinstance(alg, str) else None
+        if spec is None:
+            raise InvalidTokenError("alg_not_allowed", claim="alg", reason="not_allowed")
+        if "crit" in header:
+            # RFC 7515 §4.1.11: we understand no extension, so any "crit" is unsupported.
+            raise InvalidTokenError("unsupported_crit", claim="crit", reason="unsupported")
+        typ = header.get("typ")
+        if typ is not None and not isinstance(typ, str):
+            raise InvalidTokenError("invalid_typ", claim="typ", reason="wrong_type")
+        if (None if typ is None else _media_type(typ)) not in self._token_types:
+            raise InvalidTokenError("invalid_typ", claim="typ", reason="not_accepted")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidTokenError("malformed_token", claim="kid", reason="wrong_type")
+        iss = parsed.payload.get("iss")
+        # Only configured issuers reach a key source: an unknown one costs no network.
+        source = self._sources.get(iss) if isinstance(iss, str) else None
+        if source is None:
+            raise InvalidTokenError(
+                "unknown_issuer" if iss is not None else "missing_claim",
+                claim="iss",
+                reason="mismatch" if iss is not None else "missing",
+            )
+        return parsed, spec, source
+
+    def _finish(self, parsed: _jose.ParsedToken, spec: AlgorithmSpec, key: Key) -> Claims:
+        try:
+            valid = spec.verifier.verify(parsed.signing_input, key.key, parsed.signature)
+        except Exception:  # malformed signature bytes are just a bad signature
+            valid = False
+        if not valid:
+            raise InvalidTokenError("bad_signature", reason="mismatch")
+        payload = parsed.payload
+        now = self._clock()
+        for check in self._checks:
+            check(payload, now)
+        claims = Claims(payload, parsed.header)
+        if self.required_scopes:
+            self.require_scopes(claims, *self.required_scopes)
+        return claims
+
+    def validate(self, token: str) -> Claims:
+        """Validate an access token and return its claims.
+
+        May fetch the issuer's key set (bounded by ``timeout``) when it is not
+        cached or the token names an unknown key.
+
+        Raises:
+            InvalidTokenError: the token fails a check (``ExpiredTokenError`` when expired).
+            InsufficientScopeError: a ``required_scopes`` entry is missing.
+            KeySetUnavailableError: no usable keys (the key-set endpoint failed).
+        """
+        parsed, spec, source = self._frame(token)
+        key = source.get_key(parsed.header.get("kid"), spec)
+        return self._finish(parsed, spec, key)
+
+    async def avalidate(self, token: str) -> Claims:
+        """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
+        parsed, spec, source = self._frame(token)
+        key = await source.aget_key(parsed.header.get("kid"), spec)
+        return self._finish(parsed, spec, key)
+
+    def require_scopes(self, claims: Claims, *scopes: str) -> None:
+        """Raise :class:`InsufficientScopeError` unless ``claims`` grant every scope.
+
+        The error's challenge lists all of ``scopes`` (RFC 6750 §3).
+        """
+        if not claims.scopes.issuperset(scopes):
+            raise InsufficientScopeError(scopes)
+
+    # -- key-set management --------------------------------------------------------
+
+    def warm_up(self) -> tuple[KeySetStatus, ...]:
+        """Fetch every issuer's key set now (call at start-up); return their status.
+
+        Never raises for an outage: check ``status.loaded``.
+        """
+        return tuple(source.refresh() for source in self._sources.values())
+
+    async def awarm_up(self) -> tuple[KeySetStatus, ...]:
+        """Like :meth:`warm_up`, without blocking the event loop."""
+        return tuple([await source.arefresh() for source in self._sources.values()])
+
+    def key_set_status(self) -> tuple[KeySetStatus, ...]:
+        """Return a snapshot of every issuer's key set (for health checks); no network."""
+        return tuple(source.status() for source in self._sources.values())
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The allowed algorithms."""
+        return tuple(self._algorithms)
+
+    def __repr__(self) -> str:
+        return f"Validator(issuer={list(self.issuers)!r}, audience={sorted(self.audiences)!r})"

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+import jwtguard
+from jwtguard.testing import LocalIssuer, LocalServer, Response
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[LocalIssuer]:
+    """One local issuer for the tests that only read from it (never rotate its keys)."""
+    with LocalIssuer(audience="https://api.example.test") as running:
+        yield running
+
+
+@pytest.fixture
+def validator(issuer: LocalIssuer) -> jwtguard.Validator:
+    """A fresh validator (empty key cache) trusting ``issuer``."""
+    return issuer.validator()
+
+
+@pytest.fixture(scope="session")
+def broken_server() -> Iterator[LocalServer]:
+    """A server whose every answer is a 500: an issuer that is down."""
+    with LocalServer() as server:
+        server.route("/.well-known/openid-configuration", lambda request: Response(500, "down"))
+        server.route("/.well-known/jwks.json", lambda request: Response(500, "down"))
+        yield server
+
+
+@pytest.fixture
+def down_validator(issuer: LocalIssuer, broken_server: LocalServer) -> jwtguard.Validator:
+    """A validator trusting ``issuer``'s tokens, whose key-set endpoint is down."""
+    return jwtguard.Validator(
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        jwks_uri=broken_server.url + "/.well-known/jwks.json",
+    )

@@ -1,0 +1,139 @@
+"""The one scenario table every framework adapter must pass.
+
+Each adapter's test module provides a ``Client`` (see :class:`Client`) around
+its framework's own test client and an app whose ``GET /messages`` requires
+``read:messages`` and whose ``GET /health`` is public; then it calls
+:func:`run_scenario` for every entry of :data:`SCENARIOS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from jwtguard.testing import LocalIssuer, SigningKey
+
+REALM = "api"
+SCOPE = "read:messages"
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client(Protocol):
+    def __call__(self, method: str, path: str, headers: list[tuple[str, str]]) -> Result: ...
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    headers: Callable[[LocalIssuer], list[tuple[str, str]]]
+    status: int
+    error: str | None = None
+    path: str = "/messages"
+    method: str = "GET"
+    keys_down: bool = False
+    expect: dict[str, str] = field(default_factory=dict)  # substrings of the challenge
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
+
+
+_OTHER_KEY = SigningKey.generate("RS256")
+
+SCENARIOS = [
+    Scenario("no_token", lambda i: [], 401),
+    Scenario("other_scheme", lambda i: [("Authorization", "Basic dXNlcjpwYXNz")], 401),
+    Scenario("bearer_without_token", lambda i: [("Authorization", "Bearer")], 400, "invalid_request"),
+    Scenario("token_with_space", lambda i: [("Authorization", "Bearer abc def")], 400, "invalid_request"),
+    Scenario("illegal_characters", lambda i: [("Authorization", 'Bearer a"b\\c')], 400, "invalid_request"),
+    Scenario(
+        "token_sent_twice",
+        lambda i: bearer(i.token(scope=SCOPE)) + bearer(i.token(scope=SCOPE)),
+        400,
+        "invalid_request",
+    ),
+    Scenario("garbage_token", lambda i: bearer("not.a.jwt"), 401, "invalid_token"),
+    Scenario(
+        "expired",
+        lambda i: bearer(i.token(scope=SCOPE, expires_in=-3600)),
+        401,
+        "invalid_token",
+        expect={"error_description": "expired"},
+    ),
+    Scenario(
+        "bad_signature",
+        lambda i: bearer(
+            i.factory().mint(scope=SCOPE, key=SigningKey(_OTHER_KEY.alg, i.signing_key.kid, _OTHER_KEY.private_key))
+        ),
+        401,
+        "invalid_token",
+    ),
+    Scenario(
+        "wrong_audience", lambda i: bearer(i.token(scope=SCOPE, aud="https://other.example")), 401, "invalid_token"
+    ),
+    Scenario("wrong_issuer", lambda i: bearer(i.token(scope=SCOPE, iss="https://evil.example/")), 401, "invalid_token"),
+    Scenario(
+        "missing_scope",
+        lambda i: bearer(i.token(scope="write:messages")),
+        403,
+        "insufficient_scope",
+        expect={"scope": SCOPE},
+    ),
+    Scenario("keys_down", lambda i: bearer(i.token(scope=SCOPE)), 503, keys_down=True),
+    Scenario("valid", lambda i: bearer(i.token(scope=SCOPE, sub="user-42")), 200),
+    Scenario("public_path", lambda i: [], 200, path="/health"),
+    Scenario(
+        "cors_preflight",
+        lambda i: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")],
+        0,  # anything but 401/400/403: the preflight is not challenged
+        method="OPTIONS",
+    ),
+]
+
+
+def run_scenario(scenario: Scenario, client: Client, issuer: LocalIssuer, *, own_body: bool = False) -> None:
+    """Send the scenario's request and assert the contract's answer.
+
+    ``own_body``: the framework renders its own error body (Django REST
+    framework's ``{"detail": …}``), so only status and headers are checked.
+    """
+    result = client(scenario.method, scenario.path, scenario.headers(issuer))
+    if scenario.status == 0:
+        assert result.status not in (400, 401, 403), result
+        return
+    assert result.status == scenario.status, (result.status, result.body)
+    if scenario.name == "valid":
+        assert result.json()["sub"] == "user-42"
+        return
+    if scenario.status == 200:
+        return
+    if scenario.status == 503:
+        assert int(result.headers["retry-after"]) >= 1
+        assert "www-authenticate" not in result.headers
+        assert result.json()["error_description"]
+        return
+    challenge = result.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert f'realm="{REALM}"' in challenge
+    if scenario.error is None:
+        assert challenge == f'Bearer realm="{REALM}"', challenge
+    else:
+        assert f'error="{scenario.error}"' in challenge, challenge
+        if not own_body:
+            assert result.json()["error"] == scenario.error
+    for name, text in scenario.expect.items():
+        assert f'{name}="' in challenge, challenge
+        assert text in challenge.split(f'{name}="', 1)[1].split('"', 1)[0], challenge
+    if not own_body:
+        assert set(result.json()) == {"error", "error_description"}

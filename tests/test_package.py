@@ -1,0 +1,59 @@
+"""The package's shape: what it imports, what it exports, and that it is lint- and type-clean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jwtguard
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAMEWORKS = ("starlette", "fastapi", "flask", "werkzeug", "django", "rest_framework")
+
+
+def test_core_imports_no_web_framework() -> None:
+    code = (
+        "import json, sys, jwtguard, jwtguard.testing;"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {FRAMEWORKS!r})))"
+    )
+    loaded = json.loads(subprocess.check_output([sys.executable, "-c", code], text=True))
+    assert loaded == []
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert jwtguard.__all__ == sorted(jwtguard.__all__)
+    public = {name for name in vars(jwtguard) if not name.startswith(("_", "@"))}
+    modules = {"claims", "errors", "jwks", "keys", "validator", "bearer", "responses", "resource_metadata", "testing"}
+    assert public - modules - {"annotations"} == set(jwtguard.__all__)
+    for name in jwtguard.__all__:
+        assert getattr(jwtguard, name) is not None
+
+
+def test_errors_are_importable_from_both_places() -> None:
+    from jwtguard import errors
+
+    for name in errors.__all__:
+        assert getattr(jwtguard, name) is getattr(errors, name)
+
+
+def test_ships_py_typed() -> None:
+    assert (ROOT / "jwtguard" / "py.typed").is_file()
+
+
+def test_ruff_is_clean() -> None:
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_is_clean() -> None:
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
