@@ -10,14 +10,14 @@ import pytest
 import jwtguard
 from jwtguard.testing import LocalIssuer, LocalServer, Response
 
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def load_example(name: str) -> ModuleType:
     """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
