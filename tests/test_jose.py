@@ -1,0 +1,117 @@
+"""Strict framing of compact JWS: as strict as PyJWT, never a crash."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import jwtguard
+from jwtguard._jose import b64url_decode, parse
+from jwtguard.testing.keys import b64url, b64url_json
+
+HEADER = b64url_json({"alg": "RS256", "kid": "k"})
+PAYLOAD = b64url_json({"iss": "https://issuer.test/", "sub": "a"})
+SIG = b64url(b"\x01" * 32)
+
+
+def code_of(token: object) -> str:
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        parse(token, 16384)
+    return caught.value.code
+
+
+def test_parses_a_compact_jws() -> None:
+    parsed = parse(f"{HEADER}.{PAYLOAD}.{SIG}", 16384)
+    assert parsed.header == {"alg": "RS256", "kid": "k"}
+    assert parsed.payload["sub"] == "a"
+    assert parsed.signing_input == f"{HEADER}.{PAYLOAD}".encode()
+    assert parsed.signature == b"\x01" * 32
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        f"{HEADER}.{PAYLOAD}.",  # empty signature (alg "none" style)
+        f"{HEADER}.{PAYLOAD}.{SIG}=",  # padding
+        f"{HEADER}=.{PAYLOAD}.{SIG}",
+        f" {HEADER}.{PAYLOAD}.{SIG}",  # whitespace
+        f"{HEADER}.{PAYLOAD}.{SIG}\n",
+        f"{HEADER}.{PAYLOAD[:10]} {PAYLOAD[10:]}.{SIG}",
+        f"{HEADER}.{PAYLOAD}.{SIG[:-1]}+",  # standard (not url-safe) alphabet
+        f"{HEADER}.{PAYLOAD}.{SIG[:-1]}/",
+        f"{HEADER}.{PAYLOAD}.A",  # impossible length
+    ],
+)
+def test_rejects_bad_framing(token: str) -> None:
+    assert code_of(token) == "malformed_token"
+
+
+def test_rejects_non_canonical_base64url() -> None:
+    # "QR" and "QQ" both decode to b"A" leniently; only "QQ" is canonical.
+    assert b64url_decode("QQ") == b"A"
+    with pytest.raises(ValueError, match="non-canonical"):
+        b64url_decode("QR")
+    assert code_of(f"{HEADER}.{PAYLOAD}.QR") == "malformed_token"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"exp": NaN}',
+        b'{"exp": Infinity}',
+        b'{"exp": -Infinity}',
+        b"[1, 2]",
+        b'"a string"',
+        b"null",
+        b"\xff\xfe{}",
+        '{"a": 1}'.encode("utf-16"),
+        b"{" * 10_000,
+        b'{"a": 1',
+    ],
+)
+def test_rejects_bad_json(payload: bytes) -> None:
+    segment = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+    assert code_of(f"{HEADER}.{segment}.{SIG}") == "malformed_token"
+
+
+def test_rejects_non_object_header() -> None:
+    assert code_of(f"{b64url_json(['RS256'])}.{PAYLOAD}.{SIG}") == "malformed_token"
+
+
+def test_recognises_an_encrypted_token() -> None:
+    jwe = ".".join([b64url_json({"alg": "RSA-OAEP", "enc": "A256GCM"}), "abc", "def", "ghi", "jkl"])
+    assert code_of(jwe) == "encrypted_token"
+
+
+def test_size_is_bounded_before_any_parsing() -> None:
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        parse("a" * 20000, 16384)
+    assert caught.value.code == "token_too_large"
+
+
+@pytest.mark.parametrize("token", [None, 12, b"a.b.c", ["a", "b", "c"]])
+def test_rejects_non_strings(token: object) -> None:
+    assert code_of(token) == "malformed_token"
+
+
+@given(st.text(max_size=300))
+def test_any_text_parses_or_raises_invalid_token(token: str) -> None:
+    try:
+        parsed = parse(token, 16384)
+    except jwtguard.InvalidTokenError:
+        return
+    assert isinstance(parsed.header, dict)
+
+
+@given(st.dictionaries(st.text(max_size=10), st.integers() | st.text(max_size=10), max_size=5))
+def test_any_json_object_round_trips(claims: dict[str, object]) -> None:
+    segment = b64url(json.dumps(claims).encode())
+    assert parse(f"{HEADER}.{segment}.{SIG}", 16384).payload == claims

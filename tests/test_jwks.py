@@ -1,0 +1,323 @@
+"""The remote key set against real HTTP servers on 127.0.0.1, counting their requests."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from fake_clock import FakeClock
+
+import jwtguard
+from jwtguard._http import FetchError, HttpSettings
+from jwtguard.jwks import discovery_flow
+from jwtguard.testing import LocalIssuer, LocalServer, Request, Response
+
+DISCOVERY = "/.well-known/openid-configuration"
+JWKS = "/.well-known/jwks.json"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def own_issuer(clock: FakeClock) -> Iterator[LocalIssuer]:
+    """An issuer this test may rotate or break."""
+    with LocalIssuer(clock=clock) as issuer:
+        yield issuer
+
+
+def expect_error(validator: jwtguard.Validator, token: str) -> jwtguard.AuthError:
+    with pytest.raises(jwtguard.AuthError) as caught:
+        validator.validate(token)
+    return caught.value
+
+
+def test_discovery_then_keys_once_for_many_validations(own_issuer: LocalIssuer) -> None:
+    validator = own_issuer.validator()
+    for _ in range(20):
+        validator.validate(own_issuer.token())
+    assert (own_issuer.discovery_fetches, own_issuer.jwks_fetches) == (1, 1)
+
+
+def test_discovery_must_name_the_same_issuer(own_issuer: LocalIssuer) -> None:
+    document = {**own_issuer.discovery_document(), "issuer": "https://attacker.example/"}
+    own_issuer.server.route(DISCOVERY, lambda request: Response(200, document))
+    error = expect_error(own_issuer.validator(), own_issuer.token())
+    assert isinstance(error, jwtguard.KeySetUnavailableError)
+    assert error.reason == "discovery_issuer_mismatch"
+    assert own_issuer.jwks_fetches == 0
+
+
+def test_falls_back_to_jwks_json_without_discovery(own_issuer: LocalIssuer) -> None:
+    own_issuer.server.route(DISCOVERY, lambda request: Response(404, "no discovery"))
+    own_issuer.validator().validate(own_issuer.token())
+    assert (own_issuer.discovery_fetches, own_issuer.jwks_fetches) == (1, 1)
+
+
+def test_an_explicit_jwks_uri_skips_discovery(own_issuer: LocalIssuer) -> None:
+    own_issuer.validator(jwks_uri=own_issuer.jwks_uri).validate(own_issuer.token())
+    assert (own_issuer.discovery_fetches, own_issuer.jwks_fetches) == (0, 1)
+
+
+def test_a_rotated_key_is_accepted_after_exactly_one_fetch(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    validator = own_issuer.validator()
+    validator.validate(own_issuer.token())
+    clock.advance(1)
+    own_issuer.rotate()
+    validator.validate(own_issuer.token())
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_a_retired_key_is_rejected_once_the_cache_refreshes(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    validator = own_issuer.validator()
+    old_token = own_issuer.token()
+    old_kid = own_issuer.signing_key.kid
+    validator.validate(old_token)
+    own_issuer.rotate()
+    own_issuer.retire(old_kid)
+    validator.validate(old_token)  # still cached
+    clock.advance(600)
+    assert expect_error(validator, old_token).code == "unknown_key"
+
+
+def test_a_flood_of_unknown_kids_costs_one_fetch_per_cooldown(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    validator = own_issuer.validator(unknown_kid_cooldown=30)
+    validator.validate(own_issuer.token())
+    factory = own_issuer.factory()
+    for _ in range(50):
+        token = factory.mint(headers={"kid": secrets.token_hex(8)})
+        assert expect_error(validator, token).code == "unknown_key"
+    assert own_issuer.jwks_fetches == 2
+    clock.advance(30)
+    expect_error(validator, factory.mint(headers={"kid": "another"}))
+    assert own_issuer.jwks_fetches == 3
+
+
+def test_an_unknown_issuer_causes_no_request(own_issuer: LocalIssuer) -> None:
+    validator = own_issuer.validator()
+    assert expect_error(validator, own_issuer.token(iss="https://elsewhere.example/")).code == "unknown_issuer"
+    assert own_issuer.server.hits.total() == 0
+
+
+def slow_jwks(issuer: LocalIssuer, delay: float) -> None:
+    def handler(request: Request) -> Response:
+        time.sleep(delay)
+        return Response(200, issuer.jwks())
+
+    issuer.server.route(JWKS, handler)
+
+
+def test_32_threads_share_one_fetch(own_issuer: LocalIssuer) -> None:
+    slow_jwks(own_issuer, 0.2)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri)
+    token = own_issuer.token()
+    barrier = threading.Barrier(32)
+    results: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(validator.validate(token)["sub"])
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["user-123"] * 32
+    assert own_issuer.jwks_fetches == 1
+
+
+def test_200_tasks_share_one_fetch(own_issuer: LocalIssuer) -> None:
+    slow_jwks(own_issuer, 0.2)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri)
+    token = own_issuer.token()
+
+    async def main() -> list[jwtguard.Claims]:
+        return await asyncio.gather(*(validator.avalidate(token) for _ in range(200)))
+
+    assert len(asyncio.run(main())) == 200
+    assert own_issuer.jwks_fetches == 1
+
+
+def test_a_fetch_never_blocks_the_event_loop(own_issuer: LocalIssuer) -> None:
+    slow_jwks(own_issuer, 0.3)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri)
+    token = own_issuer.token()
+
+    async def main() -> int:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        task = asyncio.create_task(ticker())
+        await validator.avalidate(token)
+        task.cancel()
+        return ticks
+
+    assert asyncio.run(main()) >= 10
+
+
+@pytest.mark.parametrize(
+    ("response", "reason"),
+    [
+        (Response(500, "down"), "http_status"),
+        (Response(200, "<html>not json</html>"), "invalid_json"),
+        (Response(200, {"keys": []}), "no_usable_keys"),
+        (Response(200, {"keys": "nope"}), "invalid_jwks"),
+        (Response(200, [1, 2]), "invalid_jwks"),
+        (Response(200, b"[" + b"0," * 5_000_000 + b"0]"), "response_too_large"),
+        (Response(302, "", {"Location": "http://localhost:1/elsewhere"}), "redirect_to_other_origin"),
+    ],
+    ids=["500", "not-json", "no-keys", "keys-not-a-list", "not-an-object", "10MB", "cross-origin-redirect"],
+)
+def test_a_broken_key_set_endpoint_is_an_outage(own_issuer: LocalIssuer, response: Response, reason: str) -> None:
+    own_issuer.server.route(JWKS, lambda request: response)
+    error = expect_error(own_issuer.validator(jwks_uri=own_issuer.jwks_uri), own_issuer.token())
+    assert isinstance(error, jwtguard.KeySetUnavailableError)
+    assert error.status_code == 503
+    assert error.reason == reason
+
+
+def test_a_same_origin_redirect_is_followed(own_issuer: LocalIssuer) -> None:
+    own_issuer.server.route("/moved", lambda request: Response(301, "", {"Location": JWKS}))
+    own_issuer.validator(jwks_uri=own_issuer.url + "/moved").validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 1
+
+
+def test_a_hanging_endpoint_costs_at_most_the_timeout(own_issuer: LocalIssuer) -> None:
+    slow_jwks(own_issuer, 3)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timeout=0.3)
+    started = time.monotonic()
+    error = expect_error(validator, own_issuer.token())
+    assert time.monotonic() - started < 2
+    assert isinstance(error, jwtguard.KeySetUnavailableError)
+    # The failure is remembered: the next request fails fast instead of waiting again.
+    started = time.monotonic()
+    expect_error(validator, own_issuer.token())
+    assert time.monotonic() - started < 0.2
+
+
+def test_good_keys_survive_a_failed_refresh(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, max_stale=3600)
+    validator.validate(own_issuer.token())
+    own_issuer.server.route(JWKS, lambda request: Response(500, "down"))
+    clock.advance(600)
+    validator.validate(own_issuer.token())  # refresh failed: the last good keys answer
+    (status,) = validator.key_set_status()
+    assert status.loaded
+    assert status.stale
+    assert status.last_error == "http_status"
+    assert own_issuer.jwks_fetches == 2
+    clock.advance(3601)
+    assert isinstance(expect_error(validator, own_issuer.token()), jwtguard.KeySetUnavailableError)
+
+
+def test_an_outage_then_recovery(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    own_issuer.server.route(JWKS, lambda request: Response(503, "down"))
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri)
+    error = expect_error(validator, own_issuer.token())
+    assert isinstance(error, jwtguard.KeySetUnavailableError)
+    assert error.retry_after >= 1
+    own_issuer.server.route(JWKS, lambda request: Response(200, own_issuer.jwks()))
+    expect_error(validator, own_issuer.token())  # still backing off: no new fetch yet
+    assert own_issuer.jwks_fetches == 1
+    clock.advance(5)
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_each_issuer_verifies_only_with_its_own_keys(clock: FakeClock) -> None:
+    with LocalIssuer(clock=clock) as first, LocalIssuer(clock=clock) as second:
+        validator = jwtguard.Validator(issuer=[first.issuer, second.issuer], audience=first.audience, clock=clock)
+        validator.validate(first.token())
+        validator.validate(second.token())
+        # A token claiming the first issuer but signed with the second's key (and kid).
+        forged = second.factory().mint(iss=first.issuer)
+        assert expect_error(validator, forged).code == "unknown_key"
+        assert second.jwks_fetches == 1
+
+
+def test_warm_up_and_status(own_issuer: LocalIssuer) -> None:
+    validator = own_issuer.validator()
+    (before,) = validator.key_set_status()
+    assert not before.loaded
+    assert before.age is None
+    (after,) = validator.warm_up()
+    assert after.loaded
+    assert after.key_count == 1
+    assert after.source == own_issuer.jwks_uri
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 1
+
+
+def test_async_warm_up(own_issuer: LocalIssuer) -> None:
+    validator = own_issuer.validator()
+    (status,) = asyncio.run(validator.awarm_up())
+    assert status.loaded
+    assert own_issuer.jwks_fetches == 1
+
+
+def test_warm_up_reports_an_outage_without_raising(broken_server: LocalServer) -> None:
+    validator = jwtguard.Validator(issuer=broken_server.url + "/", audience="x")
+    (status,) = validator.warm_up()
+    assert not status.loaded
+    assert status.last_error == "http_status"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"issuer": "http://issuer.example.com/"},
+        {"issuer": "https://issuer.example.com/", "jwks_uri": "http://keys.example.com/jwks"},
+        {"issuer": "ftp://issuer.example.com/"},
+        {"issuer": "issuer.example.com"},
+    ],
+)
+def test_plain_http_only_for_loopback(options: dict[str, str]) -> None:
+    with pytest.raises(jwtguard.ConfigurationError):
+        jwtguard.Validator(audience="x", **options)
+
+
+def test_plain_http_elsewhere_needs_an_explicit_opt_in() -> None:
+    jwtguard.Validator(issuer="http://issuer.example.com/", audience="x", allow_insecure_http=True)
+    jwtguard.Validator(issuer="http://localhost:8080/", audience="x")
+    jwtguard.Validator(issuer="http://[::1]:8080/", audience="x")
+
+
+def drive(flow: object, documents: dict[str, object]) -> tuple[object, str]:
+    """Run a discovery flow against a dict of URL -> document (or FetchError)."""
+    url = next(flow)  # type: ignore[call-overload]
+    while True:
+        answer = documents.get(url, FetchError("http_status", 404))
+        try:
+            url = flow.throw(answer) if isinstance(answer, FetchError) else flow.send(answer)  # type: ignore[attr-defined]
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def test_discovery_flow_without_network() -> None:
+    settings = HttpSettings()
+    issuer = "https://tenant.example.com/"
+    meta = {"issuer": issuer, "jwks_uri": "https://keys.example.com/jwks"}
+    keys = {"keys": []}
+    documents = {"https://tenant.example.com/.well-known/openid-configuration": meta, meta["jwks_uri"]: keys}
+    assert drive(discovery_flow(issuer, None, settings), documents) == (keys, meta["jwks_uri"])
+    fallback = {"https://tenant.example.com/.well-known/jwks.json": keys}
+    assert drive(discovery_flow(issuer, None, settings), fallback)[1].endswith("/.well-known/jwks.json")
+    insecure = {
+        **documents,
+        "https://tenant.example.com/.well-known/openid-configuration": {**meta, "jwks_uri": "http://keys.example.com/"},
+    }
+    with pytest.raises(FetchError, match="discovery_jwks_uri_refused"):
+        drive(discovery_flow(issuer, None, settings), insecure)

@@ -1,0 +1,114 @@
+"""Which JWKs become verification keys, and which key a token gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+import jwtguard
+from jwtguard._algorithms import SPECS, compile_allowlist
+from jwtguard.keys import KeySet
+from jwtguard.testing import SigningKey
+
+RSA = SigningKey.generate("RS256", kid="rsa")
+EC = SigningKey.generate("ES256", kid="ec")
+ED = SigningKey.generate("EdDSA", kid="ed")
+ALL = ["RS256", "PS256", "ES256", "ES384", "EdDSA", "HS256"]
+
+
+def keyset(*jwks: dict[str, object], algorithms: list[str] = ALL, symmetric_ok: bool = False) -> KeySet:
+    return KeySet({"keys": list(jwks)}, algorithms, symmetric_ok=symmetric_ok)
+
+
+def test_keeps_signature_keys_of_every_family() -> None:
+    keys = keyset(RSA.jwk, EC.jwk, ED.jwk)
+    assert keys.kids == {"rsa", "ec", "ed"}
+    assert keys.find("rsa", SPECS["RS256"]).kty == "RSA"
+    assert keys.find("ec", SPECS["ES256"]).crv == "P-256"
+    assert keys.find("ed", SPECS["EdDSA"]).crv == "Ed25519"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"use": "enc"},
+        {"key_ops": ["encrypt"]},
+        {"key_ops": "verify"},
+        {"kid": 7},
+        {"alg": "RS512"},  # an algorithm outside the allowlist
+        {"n": "not base64!"},
+        {"kty": "unknown"},
+    ],
+)
+def test_drops_keys_unfit_for_verification(change: dict[str, object]) -> None:
+    assert len(keyset({**RSA.jwk, **change})) == 0
+
+
+def test_drops_symmetric_keys_from_fetched_sets() -> None:
+    oct_key = {"kty": "oct", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA", "kid": "hmac"}
+    assert len(keyset(oct_key)) == 0
+    assert len(keyset(oct_key, symmetric_ok=True)) == 1
+
+
+def test_drops_short_rsa_keys() -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(weak.public_key())), "kid": "weak"}
+    assert len(keyset(jwk)) == 0
+
+
+def test_a_published_private_key_only_verifies() -> None:
+    private_jwk = {**json.loads(RSAAlgorithm.to_jwk(RSA.private_key)), "kid": "priv"}
+    del private_jwk["key_ops"]  # ["sign"]: such a key would be dropped
+    key = keyset(private_jwk).find("priv", SPECS["RS256"])
+    assert isinstance(key.key, rsa.RSAPublicKey)
+
+
+def test_key_type_must_match_the_algorithm() -> None:
+    keys = keyset(RSA.jwk, EC.jwk)
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        keys.find("ec", SPECS["RS256"])
+    assert caught.value.reason == "type_mismatch"
+    with pytest.raises(jwtguard.InvalidTokenError):
+        keys.find("ec", SPECS["ES384"])  # right kty, wrong curve
+
+
+def test_the_keys_own_alg_must_equal_the_tokens() -> None:
+    keys = keyset({**RSA.jwk, "alg": "RS256"})
+    with pytest.raises(jwtguard.InvalidTokenError):
+        keys.find("rsa", SPECS["PS256"])
+
+
+def test_a_token_without_kid_needs_exactly_one_fitting_key() -> None:
+    assert keyset(RSA.jwk).find(None, SPECS["RS256"]).kid == "rsa"
+    other = SigningKey.generate("RS256", kid="other")
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        keyset(RSA.jwk, other.jwk).find(None, SPECS["RS256"])
+    assert caught.value.reason == "ambiguous"
+
+
+def test_unknown_kid_is_reported_as_not_found() -> None:
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        keyset(RSA.jwk).find("nope", SPECS["RS256"])
+    assert (caught.value.code, caught.value.reason) == ("unknown_key", "not_found")
+
+
+@pytest.mark.parametrize("document", [[], {"keys": {}}, {"nokeys": []}, "keys"])
+def test_a_document_that_is_not_a_jwks_is_refused(document: object) -> None:
+    with pytest.raises(ValueError, match="JWKS"):
+        KeySet(document, ["RS256"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("algorithms", "remote"),
+    [([], True), (["none"], False), (["NONE"], True), (["HS256"], True), (["RS257"], True), ("RS256", True)],
+)
+def test_bad_allowlists_are_configuration_errors(algorithms: list[str], remote: bool) -> None:
+    with pytest.raises(jwtguard.ConfigurationError):
+        compile_allowlist(algorithms, remote=remote)
+
+
+def test_hmac_is_allowed_with_static_keys() -> None:
+    assert list(compile_allowlist(["HS256"], remote=False)) == ["HS256"]
