@@ -19,7 +19,14 @@ from .errors import (
     MissingTokenError,
 )
 from .jwks import KeySetStatus
-from .validator import DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_TYPES, RFC9068_TOKEN_TYPES, Validator
+from .validator import (
+    DEFAULT_LEEWAY,
+    DEFAULT_MAX_TOKEN_SIZE,
+    DEFAULT_TOKEN_CACHE_SIZE,
+    DEFAULT_TOKEN_TYPES,
+    RFC9068_TOKEN_TYPES,
+    Validator,
+)
 
 __version__ = "0.1.0"
 
@@ -29,6 +36,7 @@ __all__ = [
     "ConfigurationError",
     "DEFAULT_LEEWAY",
     "DEFAULT_MAX_TOKEN_SIZE",
+    "DEFAULT_TOKEN_CACHE_SIZE",
     "DEFAULT_TOKEN_TYPES",
     "ExpiredTokenError",
     "InsufficientScopeError",

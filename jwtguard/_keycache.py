@@ -72,6 +72,10 @@ class KeyCache:
     def _fresh(self, now: float) -> bool:
         return self.fetched_at is not None and now - self.fetched_at < self.policy.max_age
 
+    def fresh_keys(self, now: float) -> KeySet | None:
+        """The key set if it is fresh, else ``None``."""
+        return self.keys if self._fresh(now) else None
+
     def _usable(self, now: float) -> bool:
         limit = self.policy.max_age + self.policy.max_stale
         return self.fetched_at is not None and now - self.fetched_at <= limit

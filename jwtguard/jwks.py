@@ -71,6 +71,9 @@ class StaticKeySource:
     def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         return self._keys.find(kid, spec)
 
+    def snapshot(self, now: float) -> KeySet | None:
+        return self._keys
+
     async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         return self._keys.find(kid, spec)
 
@@ -287,6 +290,10 @@ class RemoteKeySource:
             future = self._start_or_join(Refresh("expired"), self._clock())
         await self._wait_async(future)
         return self.status()
+
+    def snapshot(self, now: float) -> KeySet | None:
+        """The current key set if it is fresh, else ``None`` (no lock, no network)."""
+        return self._cache.fresh_keys(now)
 
     def status(self) -> KeySetStatus:
         """Return a snapshot of this key set's state."""

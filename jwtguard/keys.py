@@ -124,9 +124,9 @@ class KeySet:
         """The key ids present (``None`` for keys without one)."""
         return frozenset(self._by_kid)
 
-    def has_kid(self, kid: str | None) -> bool:
-        """Whether a key with this ``kid`` exists (any type)."""
-        return kid in self._by_kid if kid is not None else bool(self._keys)
+    def holds(self, key: Key) -> bool:
+        """Whether this very key object belongs to this set."""
+        return any(own is key for own in self._by_kid.get(key.kid, ()))
 
     def find(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         """Return the key for a token's ``kid`` and algorithm.

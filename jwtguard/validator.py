@@ -11,12 +11,20 @@ from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
 from ._checks import ClaimPredicate, build_table
 from ._keycache import CachePolicy
+from ._token_cache import CachedToken, TokenCache
 from .claims import Claims
 from .errors import ConfigurationError, InsufficientScopeError, InvalidTokenError
 from .jwks import KeySetStatus, RemoteKeySource, static_source
-from .keys import Key
+from .keys import Key, KeySet
 
-__all__ = ["DEFAULT_LEEWAY", "DEFAULT_MAX_TOKEN_SIZE", "DEFAULT_TOKEN_TYPES", "RFC9068_TOKEN_TYPES", "Validator"]
+__all__ = [
+    "DEFAULT_LEEWAY",
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "DEFAULT_TOKEN_CACHE_SIZE",
+    "DEFAULT_TOKEN_TYPES",
+    "RFC9068_TOKEN_TYPES",
+    "Validator",
+]
 
 #: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
 DEFAULT_LEEWAY = 5.0
@@ -24,6 +32,8 @@ DEFAULT_LEEWAY = 5.0
 DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
 #: Accepted ``typ`` header values: absent, ``JWT``, or RFC 9068's ``at+jwt``.
 DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "application/at+jwt")
+#: How many validated tokens each validator remembers.
+DEFAULT_TOKEN_CACHE_SIZE = 1024
 #: The strict RFC 9068 §4 set: only ``at+jwt``.
 RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
 
@@ -34,6 +44,7 @@ class _KeySource(Protocol):
     def refresh(self) -> KeySetStatus: ...
     async def arefresh(self) -> KeySetStatus: ...
     def status(self) -> KeySetStatus: ...
+    def snapshot(self, now: float) -> KeySet | None: ...
 
 
 def _strings(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
@@ -51,6 +62,13 @@ def _seconds(value: float | None, what: str, *, optional: bool = False) -> float
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ConfigurationError(f"{what} must be a finite number of seconds >= 0")
     return float(value)
+
+
+def _number(value: object) -> float:
+    """A finite JSON number as float, anything else as NaN."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value) if math.isfinite(value) else math.nan
 
 
 def _media_type(value: str) -> str:
@@ -79,6 +97,9 @@ class Validator:
         claim_checks: extra or replacement checks: claim name → predicate on its
             value (the claim becomes required), or ``None`` to drop an optional check.
         max_token_size: longest token accepted, in characters.
+        token_cache_size: how many validated tokens to remember (0: none). A
+            repeated token is answered from memory only while a full validation
+            would accept it (see :mod:`jwtguard._token_cache`).
         cache_max_age: seconds fetched keys stay fresh.
         unknown_kid_cooldown: minimum seconds between refetches caused by unknown ``kid``\\ s.
         max_stale: seconds past ``cache_max_age`` that keys keep serving while fetches fail.
@@ -107,6 +128,7 @@ class Validator:
         required_claims: Collection[str] = (),
         claim_checks: Mapping[str, ClaimPredicate | None] | None = None,
         max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
+        token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
         cache_max_age: float = 600.0,
         unknown_kid_cooldown: float = 30.0,
         max_stale: float = 86400.0,
@@ -133,16 +155,23 @@ class Validator:
         if isinstance(max_token_size, bool) or not isinstance(max_token_size, int) or max_token_size < 64:
             raise ConfigurationError("max_token_size must be an integer >= 64")
         self.max_token_size = max_token_size
+        self.max_token_age = _seconds(max_token_age, "max_token_age", optional=True)
+        checks = dict(claim_checks or {})
         self._checks = tuple(
             build_table(
                 leeway=self.leeway,
                 audiences=self.audiences,
                 authorized_parties=self.authorized_parties,
-                max_token_age=_seconds(max_token_age, "max_token_age", optional=True),
+                max_token_age=self.max_token_age,
                 required_claims=tuple(required_claims),
-                claim_checks=dict(claim_checks or {}),
+                claim_checks=checks,
             ).values()
         )
+        if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or token_cache_size < 0:
+            raise ConfigurationError("token_cache_size must be an integer >= 0")
+        # A user predicate on a time claim may depend on the time: such tokens are never cached.
+        custom_time_check = any(checks.get(name) is not None for name in ("exp", "nbf", "iat"))
+        self._token_cache = TokenCache(token_cache_size) if token_cache_size and not custom_time_check else None
         self._clock = clock
         settings = _http.HttpSettings(
             timeout=_seconds(timeout, "timeout") or 0.0,
@@ -221,7 +250,9 @@ class Validator:
             )
         return parsed, spec, source
 
-    def _finish(self, parsed: _jose.ParsedToken, spec: AlgorithmSpec, key: Key) -> Claims:
+    def _finish(
+        self, token: str, parsed: _jose.ParsedToken, spec: AlgorithmSpec, source: _KeySource, key: Key
+    ) -> Claims:
         try:
             valid = spec.verifier.verify(parsed.signing_input, key.key, parsed.signature)
         except Exception:  # malformed signature bytes are just a bad signature
@@ -235,7 +266,28 @@ class Validator:
         claims = Claims(payload, parsed.header)
         if self.required_scopes:
             self.require_scopes(claims, *self.required_scopes)
+        if self._token_cache is not None:
+            self._remember(token, claims, source, key, now)
         return claims
+
+    def _remember(self, token: str, claims: Claims, source: _KeySource, key: Key, now: float) -> None:
+        keys = source.snapshot(now)
+        if keys is None or not keys.holds(key):
+            return  # the key set changed meanwhile: do not cache
+        # The window in which the time checks (exp, nbf, iat, max_token_age) pass; see _checks.
+        leeway = self.leeway
+        not_after = _number(claims.get("exp")) + leeway
+        not_before = -math.inf
+        nbf, iat = _number(claims.get("nbf")), _number(claims.get("iat"))
+        if not math.isnan(nbf):
+            not_before = nbf - leeway
+        if not math.isnan(iat):
+            not_before = max(not_before, iat - leeway)
+            if self.max_token_age is not None:
+                not_after = min(not_after, iat + self.max_token_age + leeway)
+        if not math.isnan(not_after):
+            assert self._token_cache is not None
+            self._token_cache.put(token, CachedToken(claims, not_before, not_after, keys, source.snapshot))
 
     def validate(self, token: str) -> Claims:
         """Validate an access token and return its claims.
@@ -248,15 +300,23 @@ class Validator:
             InsufficientScopeError: a ``required_scopes`` entry is missing.
             KeySetUnavailableError: no usable keys (the key-set endpoint failed).
         """
+        if self._token_cache is not None and type(token) is str:
+            cached = self._token_cache.get(token, self._clock())
+            if cached is not None:
+                return cached
         parsed, spec, source = self._frame(token)
         key = source.get_key(parsed.header.get("kid"), spec)
-        return self._finish(parsed, spec, key)
+        return self._finish(token, parsed, spec, source, key)
 
     async def avalidate(self, token: str) -> Claims:
         """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
+        if self._token_cache is not None and type(token) is str:
+            cached = self._token_cache.get(token, self._clock())
+            if cached is not None:
+                return cached
         parsed, spec, source = self._frame(token)
         key = await source.aget_key(parsed.header.get("kid"), spec)
-        return self._finish(parsed, spec, key)
+        return self._finish(token, parsed, spec, source, key)
 
     def require_scopes(self, claims: Claims, *scopes: str) -> None:
         """Raise :class:`InsufficientScopeError` unless ``claims`` grant every scope.

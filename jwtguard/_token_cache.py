@@ -1,0 +1,75 @@
+"""Validated tokens, remembered so that a repeated token costs a dictionary lookup.
+
+Theory of operation
+-------------------
+After a token passes *every* check, the :class:`~jwtguard.Validator` stores its
+:class:`~jwtguard.Claims` under the exact token string, with the time window
+in which the same full validation would still pass (from ``nbf``/``iat`` and
+``exp``, ``max_token_age`` and the leeway) and the key-set snapshot whose key
+verified it. A hit is returned only if
+
+* the clock is inside that window (time-based claims re-checked on each hit),
+* the issuer's key set is still that very snapshot and fresh: a refresh (which
+  may have removed the key) or keys past their max age send the token back to
+  full validation.
+
+Each validator has its own cache, so audience and scope decisions never leak
+between differently configured validators. Failures are never cached. The
+cache is bounded (``token_cache_size``); when full, the oldest entry goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .claims import Claims
+from .keys import KeySet
+
+__all__ = ["CachedToken", "TokenCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedToken:
+    claims: Claims
+    not_before: float
+    not_after: float
+    keys: KeySet
+    snapshot: Callable[[float], KeySet | None]
+
+
+class TokenCache:
+    """A bounded map from token to :class:`CachedToken`; safe to share between threads."""
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[str, CachedToken] = {}
+
+    def get(self, token: str, now: float) -> Claims | None:
+        """The cached claims if a full validation would accept ``token`` now, else ``None``."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry.not_before <= now < entry.not_after and entry.snapshot(now) is entry.keys:
+            return entry.claims
+        self._entries.pop(token, None)
+        return None
+
+    def put(self, token: str, entry: CachedToken) -> None:
+        """Remember ``entry``, evicting the oldest entry when full."""
+        entries = self._entries
+        if len(entries) >= self.size:
+            # StopIteration / RuntimeError: emptied or resized by another thread meanwhile.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                entries.pop(next(iter(entries)), None)
+        entries[token] = entry
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
