@@ -1,0 +1,243 @@
+"""Pure ASGI middleware: bearer-token protection for Starlette, FastAPI or any ASGI app.
+
+Theory of operation: for each ``http`` request (and ``websocket`` handshake when
+``protect_websockets=True``) the middleware reads every ``Authorization`` header
+from the raw scope, validates the token with ``await validator.avalidate(...)``
+and leaves the :class:`~jwtguard.Claims` in ``scope["jwtguard.claims"]``,
+``scope["auth"]`` and (as a :class:`TokenUser`) ``scope["user"]``, which is where
+Starlette's ``request.auth``, ``request.user`` and ``@requires(...)`` look.
+Lifespan scopes, and websockets unless asked for, pass through untouched. An
+:class:`~jwtguard.AuthError`, raised here or by the endpoint before the response
+starts, is answered by :func:`jwtguard.responses.error_response`. Nothing here
+imports Starlette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any, Protocol
+
+from .bearer import extract_bearer, is_preflight
+from .claims import Claims
+from .errors import AuthError, ConfigurationError, InvalidRequestError, MissingTokenError
+from .resource_metadata import ProtectedResourceMetadata
+from .responses import error_response
+from .validator import Validator
+
+__all__ = ["CLAIMS_KEY", "AnonymousCredentials", "AnonymousUser", "JWTGuardMiddleware", "TokenUser", "get_claims"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The scope key holding the validated :class:`~jwtguard.Claims` (``None`` when anonymous).
+CLAIMS_KEY = "jwtguard.claims"
+# Messages after which an error can no longer be answered.
+_STARTED = {"http.response.start", "websocket.accept", "websocket.close", "websocket.http.response.start"}
+
+
+class TokenUser:
+    """``request.user`` for a valid token; its identity is the token's ``sub``."""
+
+    is_authenticated = True
+
+    def __init__(self, claims: Claims) -> None:
+        self.claims = claims
+
+    @property
+    def identity(self) -> str:
+        return self.claims.subject or ""
+
+    @property
+    def display_name(self) -> str:
+        return self.identity
+
+
+class AnonymousUser:
+    """``request.user`` on an excluded or optional-auth path without a token."""
+
+    is_authenticated = False
+    identity = display_name = ""
+
+
+class AnonymousCredentials:
+    """``request.auth`` without a token: no scopes, so ``@requires(...)`` refuses."""
+
+    scopes: frozenset[str] = frozenset()
+
+
+class _Connection(Protocol):
+    @property
+    def scope(self) -> Mapping[str, Any]: ...
+
+
+def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
+    """Return the claims the middleware validated, from a Starlette request/websocket or a raw scope.
+
+    Raises:
+        MissingTokenError: the request carried no validated token (a 401 when it reaches the middleware).
+    """
+    scope = conn.scope if hasattr(conn, "scope") else conn
+    claims = scope.get(CLAIMS_KEY) if isinstance(scope, Mapping) else None
+    if not isinstance(claims, Claims):
+        raise MissingTokenError()
+    return claims
+
+
+class _Paths:
+    """Exact paths, plus ``"/prefix/*"`` entries matching ``/prefix`` and everything below it."""
+
+    def __init__(self, paths: Iterable[str], option: str) -> None:
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        if any(not isinstance(p, str) or not p.startswith("/") for p in paths):
+            raise ConfigurationError(f"{option} entries must be paths starting with '/'")
+        self.exact = frozenset(p for p in paths if not p.endswith("/*"))
+        self.prefixes = tuple(p[:-2] for p in paths if p.endswith("/*"))
+
+    def __contains__(self, path: str) -> bool:
+        if path in self.exact:
+            return True
+        # A prefix never matches a path with dot segments ("/public/../admin"): routers may resolve them.
+        if not self.prefixes or any(segment in (".", "..") for segment in path.split("/")):
+            return False
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+
+
+def _authorization(headers: Iterable[Any]) -> list[str]:
+    try:
+        return [bytes(value).decode("latin-1") for name, value in headers if bytes(name).lower() == b"authorization"]
+    except (TypeError, ValueError):  # not a (bytes, bytes) pair: never a 500
+        raise InvalidRequestError("malformed_authorization") from None
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+class JWTGuardMiddleware:
+    """Require a valid bearer token on every HTTP request (and websocket when asked) of ``app``.
+
+    Args:
+        app: any ASGI application.
+        validator: the :class:`~jwtguard.Validator` to check tokens with.
+        realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        exclude_paths: paths served without any check (``"/health"``; ``"/docs/*"`` for a subtree).
+        optional_paths: paths where a token is optional: claims when valid, anonymous when
+            absent, still an error when invalid. Same syntax as ``exclude_paths``.
+        resource_metadata: RFC 9728 metadata, served (GET) at its ``path`` and named in challenges.
+        protect_websockets: check websocket handshakes too; a failure denies the handshake
+            with the HTTP error when the server supports it, else closes with code 1008.
+        protect_preflight: challenge CORS preflight requests too (by default they pass through).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        validator: Validator,
+        realm: str | None = None,
+        exclude_paths: Iterable[str] = (),
+        optional_paths: Iterable[str] = (),
+        resource_metadata: ProtectedResourceMetadata | None = None,
+        protect_websockets: bool = False,
+        protect_preflight: bool = False,
+    ) -> None:
+        self.app = app
+        self.validator = validator
+        self.realm = realm
+        self.exclude_paths = _Paths(exclude_paths, "exclude_paths")
+        self.optional_paths = _Paths(optional_paths, "optional_paths")
+        self.resource_metadata = resource_metadata
+        self.protect_websockets = protect_websockets
+        self.protect_preflight = protect_preflight
+        # Wrapped around a whole Starlette/FastAPI app, its error middleware would turn an endpoint's
+        # AuthError into a 500 before it reaches us: let the app's own exception handling render it.
+        handlers = getattr(app, "exception_handlers", None)
+        if isinstance(handlers, dict) and AuthError not in handlers and hasattr(app, "add_exception_handler"):
+            app.add_exception_handler(AuthError, self._exception_handler)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" or (scope["type"] == "websocket" and self.protect_websockets):
+            await self._guard(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = _route_path(scope)
+        meta = self.resource_metadata
+        if meta is not None and path == meta.path and scope.get("method") in ("GET", "HEAD"):
+            await self._send_http(scope, send, 200, [(b"content-type", b"application/json")], meta.body())
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] in _STARTED
+            await send(message)
+
+        try:
+            if path in self.exclude_paths or self._is_preflight(scope):
+                self._set_anonymous(scope)
+            else:
+                await self._authenticate(scope, optional=path in self.optional_paths)
+            await self.app(scope, receive, tracking_send)
+        except AuthError as exc:
+            if started:
+                raise
+            await self._deny(scope, send, exc)
+
+    def _is_preflight(self, scope: Scope) -> bool:
+        if self.protect_preflight or scope.get("method") != "OPTIONS":
+            return False
+        names = {bytes(item[0]).decode("latin-1").lower(): "" for item in scope.get("headers", ())}
+        return is_preflight("OPTIONS", names)
+
+    async def _authenticate(self, scope: Scope, *, optional: bool) -> None:
+        try:
+            token = extract_bearer(_authorization(scope.get("headers", ())))
+        except MissingTokenError:
+            if not optional:
+                raise
+            self._set_anonymous(scope)
+            return
+        claims = await self.validator.avalidate(token)
+        scope[CLAIMS_KEY] = scope["auth"] = claims
+        scope["user"] = TokenUser(claims)
+
+    @staticmethod
+    def _set_anonymous(scope: Scope) -> None:
+        scope[CLAIMS_KEY] = None
+        scope.setdefault("auth", AnonymousCredentials())  # keep what an outer auth middleware set
+        scope.setdefault("user", AnonymousUser())
+
+    async def _deny(self, scope: Scope, send: Send, error: AuthError) -> None:
+        """Send the answer to ``error``: an HTTP error response, or a websocket handshake denial."""
+        url = self.resource_metadata.url if self.resource_metadata else None
+        answer = error_response(error, self.realm, resource_metadata=url)
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
+        if scope["type"] == "http":
+            await self._send_http(scope, send, answer.status, headers, answer.body)
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            headers.append((b"content-length", str(len(answer.body)).encode()))
+            await send({"type": "websocket.http.response.start", "status": answer.status, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": answer.body})
+        else:
+            await send({"type": "websocket.close", "code": 1008})  # policy violation (RFC 6455 §7.4.1)
+
+    @staticmethod
+    async def _send_http(
+        scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> None:
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
+
+    async def _exception_handler(self, conn: Any, exc: AuthError) -> ASGIApp:
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            await self._deny(scope, send, exc)
+
+        return respond

@@ -1,0 +1,194 @@
+"""jwtguard.fastapi: the shared scenario table on the FastAPI example, then the dependency's own behaviour."""
+
+import warnings
+from typing import Annotated, Any
+
+import pytest
+from conftest import load_example
+from fastapi import Depends, FastAPI, Security
+from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
+from starlette.exceptions import StarletteDeprecationWarning
+from starlette.responses import JSONResponse
+
+import jwtguard
+from jwtguard.asgi import CLAIMS_KEY, JWTGuardMiddleware
+from jwtguard.fastapi import JWTBearer, JWTBearerError, install_error_handler
+from jwtguard.resource_metadata import ProtectedResourceMetadata
+from jwtguard.testing import LocalIssuer
+
+with warnings.catch_warnings():
+    # Starlette >= 1.x prefers httpx2 for its test client and warns when it runs on httpx.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+
+example = load_example("fastapi_app")
+
+
+def client_for(app: Any) -> Any:
+    client = TestClient(app)
+
+    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+        response = client.request(method, path, headers=headers)
+        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    return call
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario(scenario: Scenario, issuer: LocalIssuer, request: pytest.FixtureRequest) -> None:
+    validator = request.getfixturevalue("down_validator" if scenario.keys_down else "validator")
+    run_scenario(scenario, client_for(example.create_app(validator)), issuer)
+
+
+def auth(issuer: LocalIssuer, scope: str = SCOPE) -> dict[str, str]:
+    return dict(bearer(issuer.token(scope=scope, sub="user-42")))
+
+
+def test_openapi_shows_the_bearer_scheme_and_scopes(validator: jwtguard.Validator) -> None:
+    schema = TestClient(example.create_app(validator)).get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {
+        "JWTBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    assert schema["paths"]["/messages"]["get"]["security"] == [{"JWTBearer": [SCOPE]}]
+    assert "security" not in schema["paths"]["/health"]["get"]
+
+
+def make_app(validator: jwtguard.Validator, **options: Any) -> FastAPI:
+    app = FastAPI()
+    install_error_handler(app, realm=REALM)
+    guard = JWTBearer(validator, realm=REALM, **options)
+
+    def needs_write(claims: Annotated[jwtguard.Claims, Security(guard, scopes=["write:messages"])]) -> jwtguard.Claims:
+        return claims
+
+    @app.get("/any")
+    async def any_token(claims: Annotated[jwtguard.Claims | None, Depends(guard)]) -> dict[str, Any]:
+        return {"sub": claims["sub"] if claims else None}
+
+    @app.get("/both")
+    async def both(claims: Annotated[jwtguard.Claims, Security(needs_write, scopes=[SCOPE])]) -> dict[str, Any]:
+        return {"sub": claims["sub"]}
+
+    @app.get("/admin")
+    async def admin(claims: Annotated[jwtguard.Claims, Depends(guard)]) -> dict[str, Any]:
+        validator.require_scopes(claims, "admin")
+        return {}
+
+    return app
+
+
+def test_depends_without_scopes_accepts_any_valid_token(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    client = TestClient(make_app(validator))
+    assert client.get("/any", headers=auth(issuer, "unrelated")).json() == {"sub": "user-42"}
+    missing = client.get("/any")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert missing.json() == {"error": "missing_token", "error_description": "Bearer token required"}
+
+
+def test_nested_security_scopes_are_all_required(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    client = TestClient(make_app(validator))
+    refused = client.get("/both", headers=auth(issuer, SCOPE))
+    assert refused.status_code == 403
+    assert f'scope="{SCOPE} write:messages"' in refused.headers["www-authenticate"]
+    assert client.get("/both", headers=auth(issuer, f"{SCOPE} write:messages")).status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert schema["paths"]["/both"]["get"]["security"] == [{"JWTBearer": [SCOPE, "write:messages"]}]
+
+
+def test_auto_error_false_makes_the_token_optional(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    client = TestClient(make_app(validator, auto_error=False))
+    assert client.get("/any").json() == {"sub": None}
+    assert client.get("/any", headers=auth(issuer)).json() == {"sub": "user-42"}
+    bad = client.get("/any", headers={"Authorization": "Bearer not.a.jwt"})
+    assert bad.status_code == 401
+    assert bad.json()["error"] == "invalid_token"
+
+
+def test_endpoint_auth_error_is_rendered_by_the_handler(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    response = TestClient(make_app(validator)).get("/admin", headers=auth(issuer))
+    assert response.status_code == 403
+    assert 'realm="api", error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert 'scope="admin"' in response.headers["www-authenticate"]
+    assert response.json()["error"] == "insufficient_scope"
+
+
+def test_without_install_error_handler_the_body_is_still_the_contracts(
+    validator: jwtguard.Validator, issuer: LocalIssuer
+) -> None:
+    app = FastAPI()
+    guard = JWTBearer(validator, realm=REALM)
+
+    @app.get("/messages")
+    async def messages(claims: Annotated[jwtguard.Claims, Security(guard, scopes=[SCOPE])]) -> dict[str, Any]:
+        return {}
+
+    client = TestClient(app)
+    for _ in range(2):  # the first failure registers the handler; later ones find it
+        response = client.get("/messages", headers=auth(issuer, "other"))
+        assert response.status_code == 403
+        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+        assert response.headers["cache-control"] == "no-store"
+        assert response.json() == {
+            "error": "insufficient_scope",
+            "error_description": "The access token does not have the required scope",
+        }
+    assert client.get("/messages").json()["error"] == "missing_token"
+
+
+def test_a_users_own_handler_is_kept(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    app = FastAPI()
+    guard = JWTBearer(validator, realm=REALM)
+
+    @app.exception_handler(JWTBearerError)
+    async def mine(request: Any, exc: JWTBearerError) -> JSONResponse:
+        return JSONResponse({"problem": exc.error.code}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.get("/messages")
+    async def messages(claims: Annotated[jwtguard.Claims, Depends(guard)]) -> dict[str, Any]:
+        return {}
+
+    response = TestClient(app).get("/messages", headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+    assert response.json() == {"problem": "malformed_token"}
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_key_set_down_is_a_503_with_retry_after(down_validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    response = TestClient(make_app(down_validator)).get("/any", headers=auth(issuer))
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert "www-authenticate" not in response.headers
+
+
+def test_resource_metadata_in_the_challenge(validator: jwtguard.Validator) -> None:
+    meta = ProtectedResourceMetadata("https://api.example.test/v1")
+    response = TestClient(make_app(validator, resource_metadata=meta)).get("/any")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="api", resource_metadata="https://api.example.test/.well-known/oauth-protected-resource/v1"'
+    )
+
+
+def test_reuses_claims_validated_by_the_middleware(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    calls: list[str] = []
+    avalidate = validator.avalidate
+
+    async def counting(token: str) -> jwtguard.Claims:
+        calls.append(token)
+        return await avalidate(token)
+
+    validator.avalidate = counting  # type: ignore[method-assign]
+    app = make_app(validator)
+    app.add_middleware(JWTGuardMiddleware, validator=validator, realm=REALM)
+    client = TestClient(app)
+    assert client.get("/any", headers=auth(issuer)).json() == {"sub": "user-42"}
+    assert len(calls) == 1
+    refused = client.get("/both", headers=auth(issuer))  # the dependency still checks its scopes
+    assert refused.status_code == 403
+    assert len(calls) == 2
+
+
+def test_claims_key_matches_the_asgi_middleware() -> None:
+    import jwtguard.fastapi
+
+    assert jwtguard.fastapi._CLAIMS_KEY == CLAIMS_KEY
