@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from .bearer import extract_bearer, is_preflight
 from .claims import Claims
-from .errors import AuthError, ConfigurationError, InvalidRequestError, MissingTokenError
+from .errors import AuthError, InvalidRequestError, MissingTokenError
+from .paths import PathSet
 from .resource_metadata import ProtectedResourceMetadata
 from .responses import error_response
 from .validator import Validator
@@ -86,25 +87,6 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
     return claims
 
 
-class _Paths:
-    """Exact paths, plus ``"/prefix/*"`` entries matching ``/prefix`` and everything below it."""
-
-    def __init__(self, paths: Iterable[str], option: str) -> None:
-        paths = [paths] if isinstance(paths, str) else list(paths)
-        if any(not isinstance(p, str) or not p.startswith("/") for p in paths):
-            raise ConfigurationError(f"{option} entries must be paths starting with '/'")
-        self.exact = frozenset(p for p in paths if not p.endswith("/*"))
-        self.prefixes = tuple(p[:-2] for p in paths if p.endswith("/*"))
-
-    def __contains__(self, path: str) -> bool:
-        if path in self.exact:
-            return True
-        # A prefix never matches a path with dot segments ("/public/../admin"): routers may resolve them.
-        if not self.prefixes or any(segment in (".", "..") for segment in path.split("/")):
-            return False
-        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
-
-
 def _authorization(headers: Iterable[Any]) -> list[str]:
     try:
         return [bytes(value).decode("latin-1") for name, value in headers if bytes(name).lower() == b"authorization"]
@@ -149,8 +131,8 @@ class JWTGuardMiddleware:
         self.app = app
         self.validator = validator
         self.realm = realm
-        self.exclude_paths = _Paths(exclude_paths, "exclude_paths")
-        self.optional_paths = _Paths(optional_paths, "optional_paths")
+        self.exclude_paths = PathSet(exclude_paths, "exclude_paths")
+        self.optional_paths = PathSet(optional_paths, "optional_paths")
         self.resource_metadata = resource_metadata
         self.protect_websockets = protect_websockets
         self.protect_preflight = protect_preflight

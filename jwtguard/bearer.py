@@ -17,6 +17,9 @@ __all__ = ["extract_bearer", "is_preflight"]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# Servers join repeated headers with "," (RFC 9110 §5.3). Authorization is not a list, so a
+# "Bearer" after a comma is a second header: split there, and the duplicate answers 400.
+_JOINED = re.compile(r"[ \t]*,[ \t]*(?=bearer(?:[ \t,]|$))", re.IGNORECASE)
 # Longer than any token we accept; parsing stops here (the validator bounds tokens anyway).
 MAX_HEADER_LENGTH = 64 * 1024
 
@@ -24,8 +27,8 @@ MAX_HEADER_LENGTH = 64 * 1024
 def extract_bearer(values: Iterable[str]) -> str:
     """Return the bearer token from the request's ``Authorization`` header value(s).
 
-    Pass every ``Authorization`` value the request carries (so a token sent
-    twice is caught).
+    Pass every ``Authorization`` value the request carries, so a token sent
+    twice is caught — also when a server joined the two headers with a comma.
 
     Raises:
         MissingTokenError: no ``Authorization`` header, or another scheme
@@ -33,7 +36,7 @@ def extract_bearer(values: Iterable[str]) -> str:
         InvalidRequestError: ``Bearer`` without a token, a token with spaces
             or illegal characters, or several ``Authorization`` headers: 400.
     """
-    headers = [value for value in values if value is not None]
+    headers = [part for value in values if value is not None for part in _JOINED.split(value)]
     if not headers:
         raise MissingTokenError()
     if len(headers) > 1:

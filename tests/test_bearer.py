@@ -42,8 +42,10 @@ def test_a_token_sent_twice_is_an_invalid_request() -> None:
 
 def test_joined_duplicate_headers_are_an_invalid_request() -> None:
     # WSGI servers join repeated headers with ", ".
-    with pytest.raises(jwtguard.InvalidRequestError):
-        extract_bearer(["Bearer aaa, Bearer bbb"])
+    for joined in ("Bearer aaa, Bearer bbb", "Bearer aaa,bearer bbb", "Basic x, Bearer bbb"):
+        with pytest.raises(jwtguard.InvalidRequestError) as caught:
+            extract_bearer([joined])
+        assert caught.value.code == "duplicate_token"
 
 
 def test_huge_header_is_rejected_without_parsing() -> None:

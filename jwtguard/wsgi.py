@@ -1,0 +1,152 @@
+"""Plain WSGI middleware (PEP 3333): bearer-token protection for Flask, Django or any WSGI app.
+
+Theory of operation: for each request the middleware reads ``HTTP_AUTHORIZATION``,
+validates the token with ``validator.validate(...)`` and leaves the
+:class:`~jwtguard.Claims` in ``environ["jwtguard.claims"]`` (``None`` when the
+request was let in without a token). An :class:`~jwtguard.AuthError`, raised here or
+by the wrapped app when it is called, is answered by
+:func:`jwtguard.responses.error_response`. Nothing here imports a web framework.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any, TypeAlias
+
+from .bearer import extract_bearer, is_preflight
+from .claims import Claims
+from .errors import AuthError, MissingTokenError
+from .paths import PathSet
+from .resource_metadata import ProtectedResourceMetadata
+from .responses import error_response
+from .validator import Validator
+
+__all__ = ["CLAIMS_KEY", "JWTGuardMiddleware", "get_claims"]
+
+Environ: TypeAlias = dict[str, Any]
+ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType]
+StartResponse: TypeAlias = Callable[..., Callable[[bytes], object]]
+WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+#: The ``environ`` key holding the validated :class:`~jwtguard.Claims` (``None`` when anonymous).
+CLAIMS_KEY = "jwtguard.claims"
+
+
+def get_claims(environ: Environ) -> Claims:
+    """Return the claims the middleware validated for this request.
+
+    Raises:
+        MissingTokenError: the request carried no validated token (the middleware answers 401).
+    """
+    claims = environ.get(CLAIMS_KEY)
+    if not isinstance(claims, Claims):
+        raise MissingTokenError()
+    return claims
+
+
+class JWTGuardMiddleware:
+    """Require a valid bearer token on every request to ``app``.
+
+    Args:
+        app: any WSGI application (``flask_app.wsgi_app``, Django's WSGI handler …).
+        validator: the :class:`~jwtguard.Validator` to check tokens with (``validate``).
+        realm: the ``realm`` of ``WWW-Authenticate`` challenges.
+        exclude_paths: paths served without any check (``"/health"``; ``"/docs/*"`` for a subtree).
+            Matched against ``PATH_INFO``, the path below the app's mount point.
+        optional_paths: paths where a token is optional: claims when valid, ``None`` when no
+            bearer credentials are sent, still an error when invalid. Same syntax as ``exclude_paths``.
+        resource_metadata: RFC 9728 metadata, served (GET) at its ``path`` and named in challenges.
+        protect_preflight: challenge CORS preflight requests too (by default they pass through:
+            browsers never send credentials on them).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        validator: Validator,
+        realm: str | None = None,
+        exclude_paths: Iterable[str] = (),
+        optional_paths: Iterable[str] = (),
+        resource_metadata: ProtectedResourceMetadata | None = None,
+        protect_preflight: bool = False,
+    ) -> None:
+        self.app = app
+        self.validator = validator
+        self.realm = realm
+        self.exclude_paths = PathSet(exclude_paths, "exclude_paths")
+        self.optional_paths = PathSet(optional_paths, "optional_paths")
+        self.resource_metadata = resource_metadata
+        self.protect_preflight = protect_preflight
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD")
+        meta = self.resource_metadata
+        if meta is not None and path == meta.path and method in ("GET", "HEAD"):
+            return self._send(start_response, 200, [("Content-Type", "application/json")], meta.body(), method)
+        try:
+            if path in self.exclude_paths or self._is_preflight(environ):
+                environ[CLAIMS_KEY] = None
+            else:
+                self._authenticate(environ, optional=path in self.optional_paths)
+        except AuthError as error:
+            return self._deny(start_response, error, method)
+        return self._call_app(environ, start_response)
+
+    def _is_preflight(self, environ: Environ) -> bool:
+        if self.protect_preflight or environ.get("REQUEST_METHOD") != "OPTIONS":
+            return False
+        names = {key[5:].replace("_", "-").lower(): "" for key in environ if key.startswith("HTTP_")}
+        return is_preflight("OPTIONS", names)
+
+    def _authenticate(self, environ: Environ, *, optional: bool) -> None:
+        header = environ.get("HTTP_AUTHORIZATION")
+        try:
+            token = extract_bearer(() if header is None else (header,))
+        except MissingTokenError:
+            if not optional:
+                raise
+            environ[CLAIMS_KEY] = None  # no bearer credentials (perhaps another scheme): anonymous
+            return
+        environ[CLAIMS_KEY] = self.validator.validate(token)
+
+    def _call_app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        started = False
+
+        def tracking(status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
+            nonlocal started
+            started = True
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, tracking)
+        except AuthError as error:
+            # Nothing is sent before the body is iterated, so the app's own start_response can
+            # still be replaced: PEP 3333 asks for exc_info then (the server re-raises if too late).
+            return self._deny(start_response, error, environ.get("REQUEST_METHOD"), started)
+
+    def _deny(self, start_response: StartResponse, error: AuthError, method: Any, replace: bool = False) -> list[bytes]:
+        url = self.resource_metadata.url if self.resource_metadata else None
+        answer = error_response(error, self.realm, resource_metadata=url)
+        return self._send(start_response, answer.status, list(answer.headers), answer.body, method, replace)
+
+    @staticmethod
+    def _send(
+        start_response: StartResponse,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        method: Any,
+        replace: bool = False,
+    ) -> list[bytes]:
+        headers = [*headers, ("Content-Length", str(len(body)))]
+        status_line = f"{status} {HTTPStatus(status).phrase}"
+        if replace:
+            start_response(status_line, headers, sys.exc_info())
+        else:
+            start_response(status_line, headers)
+        return [] if method == "HEAD" else [body]

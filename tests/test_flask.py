@@ -1,0 +1,266 @@
+"""jwtguard.flask: the shared scenario table through Flask's test client, plus the extension's features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import load_example
+from flask import Flask
+from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
+from werkzeug.exceptions import Unauthorized
+
+import jwtguard
+from jwtguard.flask import AuthHTTPError, JWTGuard, UnauthorizedError, current_claims, get_claims
+from jwtguard.resource_metadata import ProtectedResourceMetadata
+from jwtguard.testing import LocalIssuer
+
+example = load_example("flask_app")
+
+
+def flask_client(app: Flask) -> Any:
+    client = app.test_client()
+
+    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+        response = client.open(path, method=method, headers=headers)
+        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.data)
+
+    return call
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_flask_example_passes_the_shared_table(
+    scenario: Scenario, issuer: LocalIssuer, validator: jwtguard.Validator, down_validator: jwtguard.Validator
+) -> None:
+    app = example.create_app(down_validator if scenario.keys_down else validator)
+    run_scenario(scenario, flask_client(app), issuer)
+
+
+def config_app(issuer: LocalIssuer, guard: JWTGuard, **config: Any) -> Flask:
+    """An app factory configured only through JWTGUARD_* keys."""
+    app = Flask(__name__)
+    app.config.update({"JWTGUARD_ISSUER": issuer.issuer, "JWTGUARD_AUDIENCE": issuer.audience, **config})
+    guard.init_app(app)
+
+    @app.get("/me")
+    @guard.require()
+    def me() -> dict[str, Any]:
+        return {"sub": current_claims["sub"]}
+
+    @app.get("/messages")
+    @guard.require(SCOPE)
+    def messages() -> dict[str, Any]:
+        return {"sub": current_claims["sub"]}
+
+    return app
+
+
+def test_init_app_builds_the_validator_from_config(issuer: LocalIssuer) -> None:
+    guard = JWTGuard()
+    app = config_app(issuer, guard, JWTGUARD_REALM=REALM, JWTGUARD_LEEWAY=0)
+    assert not hasattr(guard, "app")
+    assert app.config["JWTGUARD_ALGORITHMS"] == ("RS256",)  # defaults set with setdefault
+    assert app.config["JWTGUARD_LEEWAY"] == 0  # … never over what the app set
+    assert app.extensions["jwtguard"].validator.issuers == (issuer.issuer,)
+    client = app.test_client()
+    assert client.get("/me", headers=bearer(issuer.token(sub="user-1"))).json == {"sub": "user-1"}
+    denied = client.get("/messages", headers=bearer(issuer.token(scope="other")))
+    assert denied.status_code == 403
+    assert denied.headers["WWW-Authenticate"].startswith(f'Bearer realm="{REALM}", error="insufficient_scope"')
+    other_audience = client.get("/me", headers=bearer(issuer.token(aud="https://other.example")))
+    assert other_audience.status_code == 401
+
+
+def test_one_guard_serves_several_apps_each_with_its_own_config(issuer: LocalIssuer) -> None:
+    guard = JWTGuard()
+    first = config_app(issuer, guard, JWTGUARD_REALM="first")
+    second = config_app(issuer, guard, JWTGUARD_REALM="second", JWTGUARD_AUDIENCE="https://second.example")
+    token = issuer.token()
+    assert first.test_client().get("/me", headers=bearer(token)).status_code == 200
+    rejected = second.test_client().get("/me", headers=bearer(token))
+    assert rejected.status_code == 401
+    assert rejected.headers["WWW-Authenticate"].startswith('Bearer realm="second", error="invalid_token"')
+    assert first.test_client().get("/me").headers["WWW-Authenticate"] == 'Bearer realm="first"'
+
+
+def test_init_app_without_validator_or_issuer_is_a_configuration_error() -> None:
+    with pytest.raises(jwtguard.ConfigurationError, match="JWTGUARD_ISSUER"):
+        JWTGuard(Flask(__name__))
+
+
+def test_the_realm_argument_wins_over_config(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    app.config["JWTGUARD_REALM"] = "from-config"
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/")
+    @guard.require()
+    def index() -> str:
+        return "ok"
+
+    assert app.test_client().get("/").headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+
+
+def test_errors_are_http_exceptions_that_errorhandler_can_restyle(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    app = example.create_app(validator)
+
+    @app.errorhandler(401)
+    def unauthorized(error: Unauthorized) -> Any:
+        assert isinstance(error, UnauthorizedError)
+        headers = {"WWW-Authenticate": dict(error.get_headers())["WWW-Authenticate"]}
+        return {"message": error.description, "code": error.auth_error.code}, 401, headers
+
+    @app.errorhandler(AuthHTTPError)
+    def other(error: AuthHTTPError) -> Any:
+        return {"status": error.code, "code": error.auth_error.code}, error.code, error.get_headers()
+
+    client = app.test_client()
+    expired = client.get("/messages", headers=bearer(issuer.token(scope=SCOPE, expires_in=-3600)))
+    assert expired.status_code == 401
+    assert expired.json == {"message": "The access token expired", "code": "token_expired"}
+    assert expired.headers["WWW-Authenticate"].startswith(f'Bearer realm="{REALM}", error="invalid_token"')
+    forbidden = client.get("/messages", headers=bearer(issuer.token(scope="other")))
+    assert forbidden.status_code == 403
+    assert forbidden.json == {"status": 403, "code": "insufficient_scope"}
+    assert f'scope="{SCOPE}"' in forbidden.headers["WWW-Authenticate"]
+
+
+def test_default_error_answer_is_the_contract_json(validator: jwtguard.Validator) -> None:
+    response = example.create_app(validator).test_client().get("/messages", headers=[("Authorization", "Bearer")])
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json == {"error": "invalid_request", "error_description": "The Authorization header is malformed"}
+
+
+def test_duplicate_authorization_headers_are_a_400(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    token = issuer.token(scope=SCOPE)
+    client = example.create_app(validator).test_client()
+    for value in (f"Bearer {token},Bearer {token}", f"Bearer {token}, Bearer {token}"):
+        response = client.get("/messages", headers=[("Authorization", value)])
+        assert response.status_code == 400
+        assert response.json["error_description"] == "The token was sent more than once"
+
+
+def test_async_views_are_protected(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    pytest.importorskip("asgiref", reason="Flask async views need flask[async]")
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/messages")
+    @guard.require(SCOPE)
+    async def messages() -> dict[str, Any]:
+        return {"sub": current_claims["sub"]}
+
+    client = app.test_client()
+    ok = client.get("/messages", headers=bearer(issuer.token(scope=SCOPE, sub="user-5")))
+    assert (ok.status_code, ok.json) == (200, {"sub": "user-5"})
+    assert client.get("/messages").status_code == 401
+    assert client.get("/messages", headers=bearer(issuer.token(scope="other"))).status_code == 403
+    assert client.get("/messages", headers=bearer("not.a.jwt")).status_code == 401
+
+
+def test_async_view_answers_503_when_the_key_set_is_down(
+    issuer: LocalIssuer, down_validator: jwtguard.Validator
+) -> None:
+    pytest.importorskip("asgiref", reason="Flask async views need flask[async]")
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=down_validator)
+
+    @app.get("/")
+    @guard.require()
+    async def index() -> str:
+        return "never"
+
+    response = app.test_client().get("/", headers=bearer(issuer.token()))
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_optional_views_let_anonymous_requests_in_but_not_bad_tokens(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/feed")
+    @guard.optional()
+    def feed() -> dict[str, Any]:
+        claims = get_claims()
+        return {"sub": None if claims is None else claims["sub"]}
+
+    @app.get("/anonymous-proxy")
+    @guard.optional()
+    def anonymous_proxy() -> dict[str, Any]:
+        with pytest.raises(RuntimeError, match="get_claims"):
+            current_claims["sub"]
+        return {"checked": True}
+
+    client = app.test_client()
+    assert client.get("/feed").json == {"sub": None}
+    assert client.get("/feed", headers=[("Authorization", "Basic dXNlcjpwYXNz")]).json == {"sub": None}
+    assert client.get("/feed", headers=bearer(issuer.token(sub="user-3"))).json == {"sub": "user-3"}
+    assert client.get("/feed", headers=bearer(issuer.token(expires_in=-3600))).status_code == 401
+    assert client.get("/feed", headers=[("Authorization", "Bearer a b")]).status_code == 400
+    assert client.get("/anonymous-proxy").json == {"checked": True}
+
+
+def test_current_claims_outside_a_protected_request_is_a_clear_error(validator: jwtguard.Validator) -> None:
+    with pytest.raises(RuntimeError, match="not inside a request"):
+        current_claims["sub"]
+    with pytest.raises(RuntimeError, match="not inside a request"):
+        get_claims()
+    app = Flask(__name__)
+    JWTGuard(app, validator=validator)
+
+    @app.get("/unprotected")
+    def unprotected() -> dict[str, Any]:
+        with pytest.raises(RuntimeError, match=r"@guard\.require"):
+            current_claims.get("sub")
+        return {"checked": True}
+
+    assert app.test_client().get("/unprotected").json == {"checked": True}
+
+
+def test_claims_never_outlive_their_request(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = example.create_app(validator)
+
+    @app.get("/unprotected")
+    def unprotected() -> dict[str, Any]:
+        with pytest.raises(RuntimeError):
+            get_claims()
+        return {"checked": True}
+
+    client = app.test_client()
+    with app.app_context():  # one app context (and one ``g``) around several requests
+        assert client.get("/messages", headers=bearer(issuer.token(scope=SCOPE))).status_code == 200
+        assert client.get("/unprotected").json == {"checked": True}
+
+
+def test_resource_metadata_is_served_and_named_in_challenges(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    meta = ProtectedResourceMetadata("https://api.example.test", [issuer.issuer], resource_name="Messages")
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM, resource_metadata=meta)
+
+    @app.get("/messages")
+    @guard.require(SCOPE)
+    def messages() -> str:
+        return "never"
+
+    client = app.test_client()
+    document = client.get("/.well-known/oauth-protected-resource")
+    assert document.status_code == 200
+    assert document.json["resource"] == "https://api.example.test"
+    assert document.json["authorization_servers"] == [issuer.issuer]
+    challenge = client.get("/messages").headers["WWW-Authenticate"]
+    assert challenge == f'Bearer realm="{REALM}", resource_metadata="{meta.url}"'
+
+
+def test_require_without_parentheses_is_a_clear_error(validator: jwtguard.Validator) -> None:
+    guard = JWTGuard(Flask(__name__), validator=validator)
+    with pytest.raises(TypeError, match=r"@guard.require\(\)"):
+        guard.require(lambda: "view")  # type: ignore[arg-type]
