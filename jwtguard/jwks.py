@@ -28,6 +28,7 @@ from . import _http
 from ._algorithms import AlgorithmSpec
 from ._keycache import CachePolicy, KeyCache, Refresh
 from .errors import AuthError
+from .hooks import Hooks, call_safely
 from .keys import Key, KeySet
 
 __all__ = ["KeySetStatus", "RemoteKeySource", "StaticKeySource", "discovery_flow", "static_source"]
@@ -134,6 +135,7 @@ class RemoteKeySource:
         policy: cache timing (max age, unknown-``kid`` cooldown, max staleness).
         settings: network bounds.
         clock: returns the current time in seconds (``time.time``).
+        hooks: told about each fetch (:meth:`~jwtguard.hooks.Hooks.on_key_set_fetch`).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class RemoteKeySource:
         policy: CachePolicy,
         settings: _http.HttpSettings,
         clock: Callable[[], float],
+        hooks: Hooks | None = None,
     ) -> None:
         self.issuer = issuer
         self._algorithms = tuple(algorithms)
@@ -152,6 +155,7 @@ class RemoteKeySource:
         self._discovered_uri: str | None = None
         self._settings = settings
         self._clock = clock
+        self._hooks = hooks
         self._cache = KeyCache(policy)
         self._lock = threading.Lock()
         self._inflight: Future[None] | None = None
@@ -188,22 +192,30 @@ class RemoteKeySource:
         return keys
 
     def _run_fetch(self, future: Future[None]) -> None:
+        started = time.monotonic()
         try:
             keys = self._fetch()
         except Exception as exc:  # a fetch failure is an outage, whatever its cause
             reason = exc.reason if isinstance(exc, _http.FetchError) else "internal_error"
             logger.warning("jwtguard: fetching the key set of %s failed: %s", self.issuer, reason)
+            self._notify(ok=False, reason=reason, started=started)
             with self._lock:
                 if self._inflight is future:
                     self._cache.failed(reason, self._clock())
                     self._inflight = None
         else:
             logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
+            self._notify(ok=True, reason=None, started=started)
             with self._lock:
                 self._cache.succeeded(keys, self._clock())
                 if self._inflight is future:
                     self._inflight = None
         future.set_result(None)
+
+    def _notify(self, *, ok: bool, reason: str | None, started: float) -> None:
+        if self._hooks is not None:
+            duration = time.monotonic() - started
+            call_safely(self._hooks.on_key_set_fetch, self.issuer, ok=ok, reason=reason, duration=duration)
 
     # -- single flight ------------------------------------------------------------
 

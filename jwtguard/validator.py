@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -13,7 +14,8 @@ from ._checks import ClaimPredicate, build_table
 from ._keycache import CachePolicy
 from ._token_cache import CachedToken, TokenCache
 from .claims import Claims
-from .errors import ConfigurationError, InsufficientScopeError, InvalidTokenError
+from .errors import AuthError, ConfigurationError, InsufficientScopeError, InvalidTokenError
+from .hooks import Hooks, call_safely
 from .jwks import KeySetStatus, RemoteKeySource, static_source
 from .keys import Key, KeySet
 
@@ -32,6 +34,8 @@ DEFAULT_LEEWAY = 5.0
 DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
 #: Accepted ``typ`` header values: absent, ``JWT``, or RFC 9068's ``at+jwt``.
 DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "application/at+jwt")
+logger = logging.getLogger("jwtguard")
+
 #: How many validated tokens each validator remembers.
 DEFAULT_TOKEN_CACHE_SIZE = 1024
 #: The strict RFC 9068 §4 set: only ``at+jwt``.
@@ -107,6 +111,8 @@ class Validator:
         max_response_size: largest discovery or JWKS response, in bytes.
         allow_insecure_http: allow plain ``http://`` to non-loopback hosts (unsafe).
         clock: returns the current time in seconds since the epoch.
+        hooks: a :class:`~jwtguard.hooks.Hooks` receiving validations,
+            rejections and key-set fetches (for metrics).
 
     Raises:
         ConfigurationError: any invalid option.
@@ -136,6 +142,7 @@ class Validator:
         max_response_size: int = 1024 * 1024,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.time,
+        hooks: Hooks | None = None,
     ) -> None:
         issuers = _strings(issuer, "issuer")
         if not issuers:
@@ -173,6 +180,7 @@ class Validator:
         custom_time_check = any(checks.get(name) is not None for name in ("exp", "nbf", "iat"))
         self._token_cache = TokenCache(token_cache_size) if token_cache_size and not custom_time_check else None
         self._clock = clock
+        self._hooks = hooks
         settings = _http.HttpSettings(
             timeout=_seconds(timeout, "timeout") or 0.0,
             max_bytes=max_response_size,
@@ -217,7 +225,9 @@ class Validator:
             _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
         else:
             _http.check_url(uri, settings, "jwks_uri")
-        return RemoteKeySource(issuer, names, jwks_uri=uri, policy=policy, settings=settings, clock=self._clock)
+        return RemoteKeySource(
+            issuer, names, jwks_uri=uri, policy=policy, settings=settings, clock=self._clock, hooks=self._hooks
+        )
 
     # -- validation ---------------------------------------------------------------
 
@@ -264,8 +274,8 @@ class Validator:
         for check in self._checks:
             check(payload, now)
         claims = Claims(payload, parsed.header)
-        if self.required_scopes:
-            self.require_scopes(claims, *self.required_scopes)
+        if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
+            raise InsufficientScopeError(self.required_scopes)
         if self._token_cache is not None:
             self._remember(token, claims, source, key, now)
         return claims
@@ -303,20 +313,44 @@ class Validator:
         if self._token_cache is not None and type(token) is str:
             cached = self._token_cache.get(token, self._clock())
             if cached is not None:
+                if self._hooks is not None:
+                    call_safely(self._hooks.on_validated, cached, cached=True)
                 return cached
-        parsed, spec, source = self._frame(token)
-        key = source.get_key(parsed.header.get("kid"), spec)
-        return self._finish(token, parsed, spec, source, key)
+        try:
+            parsed, spec, source = self._frame(token)
+            key = source.get_key(parsed.header.get("kid"), spec)
+            claims = self._finish(token, parsed, spec, source, key)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        if self._hooks is not None:
+            call_safely(self._hooks.on_validated, claims, cached=False)
+        return claims
 
     async def avalidate(self, token: str) -> Claims:
         """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
         if self._token_cache is not None and type(token) is str:
             cached = self._token_cache.get(token, self._clock())
             if cached is not None:
+                if self._hooks is not None:
+                    call_safely(self._hooks.on_validated, cached, cached=True)
                 return cached
-        parsed, spec, source = self._frame(token)
-        key = await source.aget_key(parsed.header.get("kid"), spec)
-        return self._finish(token, parsed, spec, source, key)
+        try:
+            parsed, spec, source = self._frame(token)
+            key = await source.aget_key(parsed.header.get("kid"), spec)
+            claims = self._finish(token, parsed, spec, source, key)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        if self._hooks is not None:
+            call_safely(self._hooks.on_validated, claims, cached=False)
+        return claims
+
+    def _rejected(self, error: AuthError) -> None:
+        # Never the token, a claim value or a header value: only our own code and field names.
+        logger.debug("jwtguard: rejected a token: %s (claim=%s, reason=%s)", error.code, error.claim, error.reason)
+        if self._hooks is not None:
+            call_safely(self._hooks.on_rejected, error)
 
     def require_scopes(self, claims: Claims, *scopes: str) -> None:
         """Raise :class:`InsufficientScopeError` unless ``claims`` grant every scope.
@@ -324,7 +358,9 @@ class Validator:
         The error's challenge lists all of ``scopes`` (RFC 6750 §3).
         """
         if not claims.scopes.issuperset(scopes):
-            raise InsufficientScopeError(scopes)
+            error = InsufficientScopeError(scopes)
+            self._rejected(error)
+            raise error
 
     # -- key-set management --------------------------------------------------------
 

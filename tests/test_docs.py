@@ -11,6 +11,8 @@ MODULES = [
     "jwtguard",
     "jwtguard._challenge",
     "jwtguard.claims",
+    "jwtguard.hooks",
+    "jwtguard.paths",
     "jwtguard.profiles",
     "jwtguard.resource_metadata",
     "jwtguard.responses",
