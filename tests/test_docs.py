@@ -11,6 +11,7 @@ MODULES = [
     "jwtguard",
     "jwtguard._challenge",
     "jwtguard.claims",
+    "jwtguard.health",
     "jwtguard.hooks",
     "jwtguard.paths",
     "jwtguard.profiles",
