@@ -45,6 +45,15 @@ class Claims(Mapping[str, Any]):
         self._scopes: frozenset[str] | None = None
         self.header: Mapping[str, Any] = MappingProxyType(dict(header or {}))
 
+    @classmethod
+    def _adopt(cls, payload: dict[str, Any], header: dict[str, Any]) -> Claims:
+        """Wrap dicts nobody else holds, without copying them (the validator's fast path)."""
+        claims = cls.__new__(cls)
+        claims._payload = MappingProxyType(payload)
+        claims._scopes = None
+        claims.header = MappingProxyType(header)
+        return claims
+
     @property
     def scopes(self) -> frozenset[str]:
         """Every scope the token grants."""

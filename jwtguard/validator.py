@@ -273,7 +273,7 @@ class Validator:
         now = self._clock()
         for check in self._checks:
             check(payload, now)
-        claims = Claims(payload, parsed.header)
+        claims = Claims._adopt(payload, parsed.header)
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
         if self._token_cache is not None:
