@@ -1,0 +1,68 @@
+"""Django and Django REST framework adapters.
+
+Settings (read on first use, reset by ``override_settings``)::
+
+    JWTGUARD = {"ISSUER": "https://tenant.example.com/", "AUDIENCE": "https://api.example.com"}
+    REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"]}
+
+Plain Django views use :func:`require_token` (or :class:`JWTGuardMiddleware`);
+DRF views use :class:`JWTAuthentication` and :class:`TokenHasScope`. The DRF
+names are imported on first access, so plain Django projects need no DRF.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._auth import get_claims
+from ._decorators import require_token
+from ._middleware import JWTGuardMiddleware
+from ._settings import DEFAULTS, get_settings, get_validator
+from ._user import TokenUser
+
+if TYPE_CHECKING:
+    from ._drf import (
+        JWTAuthentication,
+        KeySetUnavailable,
+        TokenAuthenticationFailed,
+        TokenHasScope,
+        TokenRequestInvalid,
+        TokenScopeDenied,
+        api_exception,
+    )
+
+__all__ = [
+    "DEFAULTS",
+    "JWTAuthentication",
+    "JWTGuardMiddleware",
+    "KeySetUnavailable",
+    "TokenAuthenticationFailed",
+    "TokenHasScope",
+    "TokenRequestInvalid",
+    "TokenScopeDenied",
+    "TokenUser",
+    "api_exception",
+    "get_claims",
+    "get_settings",
+    "get_validator",
+    "require_token",
+]
+
+_DRF_NAMES = frozenset(
+    {
+        "JWTAuthentication",
+        "KeySetUnavailable",
+        "TokenAuthenticationFailed",
+        "TokenHasScope",
+        "TokenRequestInvalid",
+        "TokenScopeDenied",
+        "api_exception",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DRF_NAMES:
+        return getattr(importlib.import_module("._drf", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,635 @@
+"""jwtguard.django: the shared scenario table through DRF, plain, async and middleware views, plus the details."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import httpx
+import pytest
+from conftest import load_example
+from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, run_scenario
+
+example = load_example("django_app")  # configures Django once (guarded by settings.configured)
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.test import AsyncClient, Client, override_settings  # noqa: E402
+from django.urls import path  # noqa: E402
+from django.utils.decorators import method_decorator  # noqa: E402
+from django.views import View  # noqa: E402
+from rest_framework.authentication import BaseAuthentication  # noqa: E402
+from rest_framework.permissions import AllowAny, IsAuthenticated  # noqa: E402
+from rest_framework.request import Request  # noqa: E402
+from rest_framework.response import Response  # noqa: E402
+from rest_framework.test import APIClient, APIRequestFactory  # noqa: E402
+from rest_framework.views import APIView  # noqa: E402
+
+import jwtguard  # noqa: E402
+from jwtguard import Claims, ConfigurationError, InvalidTokenError  # noqa: E402
+from jwtguard.django import (  # noqa: E402
+    JWTAuthentication,
+    TokenAuthenticationFailed,
+    TokenHasScope,
+    TokenUser,
+    get_claims,
+    get_settings,
+    get_validator,
+    require_token,
+)
+from jwtguard.resource_metadata import ProtectedResourceMetadata  # noqa: E402
+from jwtguard.testing import LocalIssuer  # noqa: E402
+
+# -- test views -------------------------------------------------------------------------
+
+
+@require_token(SCOPE)
+async def async_messages(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"sub": request.auth["sub"], "user": str(request.user)})  # type: ignore[attr-defined]
+
+
+@require_token()
+def any_token(request: HttpRequest) -> JsonResponse:
+    user = request.user
+    return JsonResponse({"sub": request.auth["sub"], "user": type(user).__name__, "username": user.username})  # type: ignore[attr-defined]
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    claims = request.auth  # type: ignore[attr-defined]
+    return JsonResponse({"sub": claims["sub"] if claims else None, "user": str(getattr(request, "user", None))})
+
+
+async def awhoami(request: HttpRequest) -> JsonResponse:
+    return whoami(request)
+
+
+@method_decorator(require_token("write:messages"), name="post")
+class MessageCreate(View):
+    def post(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"by": request.auth["sub"]}, status=201)  # type: ignore[attr-defined]
+
+
+class StaticBasicAuthentication(BaseAuthentication):
+    """Another authenticator: accepts any Basic credentials (proves JWTAuthentication steps aside)."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        if request.META.get("HTTP_AUTHORIZATION", "").startswith("Basic "):
+            return TokenUser(Claims({"sub": "basic-user"})), "basic"
+        return None
+
+
+class MultiAuthView(APIView):
+    authentication_classes = (JWTAuthentication, StaticBasicAuthentication)
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"user": str(request.user), "auth": "claims" if isinstance(request.auth, Claims) else request.auth}
+        )
+
+
+class LocalUser:
+    def __init__(self, name: str) -> None:
+        self.username = name
+        self.is_authenticated = True
+
+    def __str__(self) -> str:
+        return f"local:{self.username}"
+
+
+class MappingAuthentication(JWTAuthentication):
+    def get_user(self, claims: Claims) -> Any:
+        return LocalUser(claims["sub"])
+
+
+class MappedView(APIView):
+    authentication_classes = (MappingAuthentication,)
+    permission_classes = (TokenHasScope,)
+    required_scopes = (SCOPE,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"user": str(request.user)})
+
+
+class OptionalView(APIView):
+    permission_classes = (AllowAny,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"sub": request.auth["sub"] if request.auth else None})
+
+
+class NoScopesView(APIView):
+    permission_classes = (TokenHasScope,)
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+
+urls = types.ModuleType("test_django_urls")
+urls.urlpatterns = [  # type: ignore[attr-defined]
+    *example.urls.urlpatterns,
+    path("async/messages", async_messages),
+    path("any", any_token),
+    path("whoami", whoami),
+    path("awhoami", awhoami),
+    path("drf/multi", MultiAuthView.as_view()),
+    path("drf/mapped", MappedView.as_view()),
+    path("drf/optional", OptionalView.as_view()),
+    path("drf/no-scopes", NoScopesView.as_view()),
+    path("cbv", MessageCreate.as_view()),
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+MIDDLEWARE = ["jwtguard.django.JWTGuardMiddleware"]
+
+
+def validator_factory() -> jwtguard.Validator:
+    return jwtguard.Validator(issuer="https://factory.example/", audience="https://api.example.test")
+
+
+@pytest.fixture(autouse=True)
+def project() -> Iterator[None]:
+    """Every test starts from the same project settings, whatever ran before."""
+    with override_settings(
+        ROOT_URLCONF=urls, REST_FRAMEWORK=REST_FRAMEWORK, MIDDLEWARE=[], ALLOWED_HOSTS=["testserver", "127.0.0.1"]
+    ):
+        yield
+
+
+def guard(validator: jwtguard.Validator, **options: Any) -> override_settings:
+    return override_settings(JWTGUARD={"VALIDATOR": validator, "REALM": REALM, **options})
+
+
+def _joined(headers: list[tuple[str, str]]) -> dict[str, str]:
+    # The test clients send one value per name; servers hand Django repeated headers joined with ", ".
+    out: dict[str, str] = {}
+    for name, value in headers:
+        out[name] = f"{out[name]}, {value}" if name in out else value
+    return out
+
+
+def _result(response: HttpResponse) -> Result:
+    return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+
+def drf_client(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+    return _result(APIClient().generic(method, path, headers=_joined(headers)))
+
+
+def plain_client(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+    path = path.replace("/messages", "/plain/messages")
+    return _result(Client().generic(method, path, headers=_joined(headers)))
+
+
+def async_client(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+    path = path.replace("/messages", "/async/messages")
+    return _result(asyncio.run(AsyncClient().generic(method, path, headers=_joined(headers))))
+
+
+def middleware_client(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+    with override_settings(MIDDLEWARE=MIDDLEWARE):
+        return plain_client(method, path, headers)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- the shared table -------------------------------------------------------------------
+
+CLIENTS: dict[str, tuple[Callable[[str, str, list[tuple[str, str]]], Result], bool]] = {
+    "drf": (drf_client, True),
+    "plain": (plain_client, False),
+    "async": (async_client, False),
+    "middleware": (middleware_client, False),
+}
+
+
+@pytest.mark.parametrize("kind", CLIENTS)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_scenario(
+    kind: str,
+    scenario: Scenario,
+    issuer: LocalIssuer,
+    validator: jwtguard.Validator,
+    down_validator: jwtguard.Validator,
+) -> None:
+    client, own_body = CLIENTS[kind]
+    options = {"EXCLUDE_PATHS": ["/health"]} if kind == "middleware" else {}
+    with guard(down_validator if scenario.keys_down else validator, **options):
+        run_scenario(scenario, client, issuer, own_body=own_body)
+
+
+def test_drf_keeps_its_body_format_with_the_right_challenge(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        expired = APIClient().get("/messages", headers=bearer(issuer.token(scope=SCOPE, expires_in=-60)))
+        denied = APIClient().get("/messages", headers=bearer(issuer.token(scope="other")))
+        malformed = APIClient().get("/messages", headers={"Authorization": "Bearer a b"})
+    assert expired.status_code == 401
+    assert expired.json() == {"detail": "The access token expired"}
+    exception = TokenAuthenticationFailed(jwtguard.ExpiredTokenError())
+    assert exception.get_codes() == "token_expired"
+    assert exception.auth_error.code == "token_expired"
+    assert 'error_description="The access token expired"' in expired.headers["WWW-Authenticate"]
+    assert denied.status_code == 403
+    assert denied.json() == {"detail": "The access token does not have the required scope"}
+    assert denied.headers["WWW-Authenticate"].startswith(f'Bearer realm="{REALM}", error="insufficient_scope"')
+    assert malformed.status_code == 400
+    assert 'error="invalid_request"' in malformed.headers["WWW-Authenticate"]
+
+
+def test_keys_down_in_drf_is_503_with_retry_after(down_validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    with guard(down_validator):
+        response = APIClient().get("/messages", headers=bearer(issuer.token(scope=SCOPE)))
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": "The signing keys are temporarily unavailable",
+    }
+
+
+# -- duplicate Authorization headers ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Bearer {t},Bearer {t}", "Bearer {t}, Bearer {t}", "Basic dXNlcjpwYXNz, Bearer {t}", "Bearer {t}, Basic eA=="],
+)
+@pytest.mark.parametrize("path", ["/messages", "/plain/messages"])
+def test_joined_authorization_headers_are_400(
+    value: str, path: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    header = {"Authorization": value.format(t=issuer.token(scope=SCOPE))}
+    with guard(validator):
+        response = Client().get(path, headers=header)
+    assert response.status_code == 400
+    assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_two_authorization_headers_over_a_real_wsgi_server(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    server = make_server("127.0.0.1", 0, get_wsgi_application(), handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    token = issuer.token(scope=SCOPE, sub="user-42")
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with guard(validator), httpx.Client(base_url=base) as http:
+            twice = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+            assert http.get("/messages", headers=twice).status_code == 400
+            assert http.get("/plain/messages", headers=twice).status_code == 400
+            assert http.get("/messages", headers=bearer(token)).json()["sub"] == "user-42"
+            assert http.get("/plain/messages", headers=bearer(token)).json() == {"sub": "user-42"}
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+def test_import_needs_no_configured_settings_nor_drf() -> None:
+    code = (
+        "import sys, jwtguard.django;"
+        "assert 'rest_framework' not in sys.modules, 'DRF imported eagerly';"
+        "from jwtguard.django import JWTAuthentication, TokenHasScope, require_token;"
+        "import jwtguard.django as m; assert m.JWTAuthentication is JWTAuthentication"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_settings_are_read_lazily_and_reset_by_override_settings(issuer: LocalIssuer) -> None:
+    first = {"ISSUER": issuer.issuer, "AUDIENCE": "https://a.example"}
+    token_b = issuer.token(scope=SCOPE, aud="https://b.example")
+    with override_settings(JWTGUARD=first):
+        validator = get_validator()
+        assert get_validator() is validator  # cached
+        assert validator.audiences == {"https://a.example"}
+        assert Client().get("/plain/messages", headers=bearer(token_b)).status_code == 401
+        with override_settings(JWTGUARD={**first, "AUDIENCE": "https://b.example"}):
+            assert get_validator().audiences == {"https://b.example"}
+            assert Client().get("/plain/messages", headers=bearer(token_b)).status_code == 200
+        assert get_validator().audiences == {"https://a.example"}
+        assert Client().get("/plain/messages", headers=bearer(token_b)).status_code == 401
+
+
+def test_settings_build_the_validator_from_every_key(issuer: LocalIssuer) -> None:
+    with override_settings(
+        JWTGUARD={
+            "ISSUER": issuer.issuer,
+            "AUDIENCE": [issuer.audience],
+            "ALGORITHMS": ["RS256", "ES256"],
+            "JWKS_URI": issuer.jwks_uri,
+            "LEEWAY": 0,
+            "AUTHORIZED_PARTIES": ["other-client"],
+            "REQUIRED_SCOPES": [SCOPE],
+            "VALIDATOR_OPTIONS": {"required_claims": ["sub"]},
+            "REALM": "orders",
+        }
+    ):
+        built = get_validator()
+        assert built.leeway == 0
+        assert built.algorithms == ("RS256", "ES256")
+        assert built.authorized_parties == {"other-client"}
+        response = Client().get("/plain/messages", headers=bearer(issuer.token(scope=SCOPE, azp="test-client")))
+    assert response.status_code == 401  # azp not in AUTHORIZED_PARTIES
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="orders", error="invalid_token"')
+
+
+@pytest.mark.parametrize(
+    ("jwtguard_settings", "message"),
+    [
+        ({"AUDIENCE": "https://api.example.test"}, "ISSUER is required"),
+        (None, "must be a dict"),
+        ({"ISSUER": "https://t.example/", "AUDIANCE": "x"}, "unknown keys"),
+        ({"ISSUER": "https://t.example/", "VALIDATOR": "jwtguard.Validator"}, "VALIDATOR replaces ISSUER"),
+        ({"VALIDATOR": 42}, "must be a Validator"),
+        ({"VALIDATOR": "no.such.module.factory"}, "cannot import"),
+        ({"ISSUER": "https://t.example/", "ALGORITHMS": []}, "algorithms"),
+        ({"ISSUER": "https://t.example/", "USER_FACTORY": 3}, "USER_FACTORY"),
+        ({"ISSUER": "https://t.example/", "EXCLUDE_PATHS": ["health"]}, "EXCLUDE_PATHS"),
+        ({"ISSUER": "https://t.example/", "RESOURCE_METADATA": "x"}, "RESOURCE_METADATA"),
+        ({"ISSUER": "https://t.example/", "RESOURCE_METADATA": {"url": "x"}}, "RESOURCE_METADATA"),
+        ({"ISSUER": "https://t.example/", "VALIDATOR_OPTIONS": {"max_age": 1}}, "VALIDATOR_OPTIONS"),
+        ({"ISSUER": "https://t.example/", "VALIDATOR_OPTIONS": {"issuer": "x"}}, "VALIDATOR_OPTIONS"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(jwtguard_settings: Any, message: str) -> None:
+    with override_settings(JWTGUARD=jwtguard_settings), pytest.raises(ConfigurationError, match=message):
+        get_validator()
+
+
+def test_missing_issuer_fails_the_request_loudly_not_as_a_client_error() -> None:
+    with override_settings(JWTGUARD={"AUDIENCE": "x"}), pytest.raises(ConfigurationError):
+        Client().get("/plain/messages", headers=bearer("a.b.c"))
+
+
+@pytest.mark.parametrize("given", ["callable", "dotted path to factory", "instance"])
+def test_validator_can_be_supplied_ready(given: str, validator: jwtguard.Validator) -> None:
+    value = {
+        "callable": validator_factory,
+        "dotted path to factory": f"{__name__}.validator_factory",
+        "instance": validator,
+    }[given]
+    with override_settings(JWTGUARD={"VALIDATOR": value}):
+        built = get_validator()
+    assert isinstance(built, jwtguard.Validator)
+    assert built is validator if given == "instance" else built.issuers == ("https://factory.example/",)
+
+
+# -- DRF ---------------------------------------------------------------------------------
+
+
+def test_authenticate_steps_aside_for_other_schemes(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    factory = APIRequestFactory()
+    with guard(validator):
+        assert JWTAuthentication().authenticate(Request(factory.get("/"))) is None
+        assert JWTAuthentication().authenticate(Request(factory.get("/", HTTP_AUTHORIZATION="Basic eA=="))) is None
+        basic = APIClient().get("/drf/multi", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+        token = APIClient().get("/drf/multi", headers=bearer(issuer.token(sub="user-42")))
+        bad = APIClient().get("/drf/multi", headers=bearer("not.a.jwt"))
+    assert basic.status_code == 200
+    assert basic.json() == {"user": "basic-user", "auth": "basic"}
+    assert token.json() == {"user": "user-42", "auth": "claims"}
+    assert bad.status_code == 401  # a Bearer header that fails is not handed to the next authenticator
+
+
+def test_token_user_fields(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=f"Bearer {issuer.token(scope=SCOPE, sub='u-1')}"))
+    with guard(validator):
+        result = JWTAuthentication().authenticate(request)
+    assert result is not None
+    user, claims = result
+    assert isinstance(claims, Claims)
+    assert claims["sub"] == "u-1"
+    assert get_claims(request) is claims
+    assert isinstance(user, TokenUser)
+    assert (user.username, user.get_username(), str(user)) == ("u-1", "u-1", "u-1")
+    assert (user.is_authenticated, user.is_anonymous, user.is_active, user.is_staff) == (True, False, True, False)
+    assert (user.pk, user.id) == (None, None)
+    assert user.claims is claims
+    assert user.scopes == {SCOPE}
+    assert not user.has_perm("app.view_thing")
+    assert not user.has_module_perms("app")
+    assert user == TokenUser(Claims({"sub": "u-1"}))
+    assert TokenUser(Claims({})).username == ""
+
+
+def test_authenticate_header_is_the_bare_challenge_without_a_failure(validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        assert JWTAuthentication().authenticate_header(Request(APIRequestFactory().get("/"))) == 'Bearer realm="api"'
+
+
+def test_get_user_hook_maps_claims_to_a_local_user(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        response = APIClient().get("/drf/mapped", headers=bearer(issuer.token(scope=SCOPE, sub="alice")))
+    assert response.json() == {"user": "local:alice"}
+
+
+def test_user_factory_setting_serves_drf_and_plain_views(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    token = issuer.token(scope=SCOPE, sub="bob")
+    with guard(validator, USER_FACTORY=lambda claims: LocalUser(claims["sub"])):
+        drf = APIClient().get("/drf/multi", headers=bearer(token))
+        plain = Client().get("/any", headers=bearer(token))
+    assert drf.json()["user"] == "local:bob"
+    assert plain.json() == {"sub": "bob", "user": "LocalUser", "username": "bob"}
+
+
+def test_user_factory_may_refuse_the_token(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    token = issuer.token(scope=SCOPE, sub="ghost")
+    with guard(validator, USER_FACTORY=lambda claims: None):
+        drf = APIClient().get("/messages", headers=bearer(token))
+        plain = Client().get("/plain/messages", headers=bearer(token))
+    for response in (drf, plain):
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_user_factory_from_a_dotted_path(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator, USER_FACTORY="jwtguard.django.TokenUser"):
+        response = Client().get("/any", headers=bearer(issuer.token(sub="carol")))
+    assert response.json() == {"sub": "carol", "user": "TokenUser", "username": "carol"}
+
+
+def test_a_raising_user_factory_is_rendered(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    def refuse(claims: Claims) -> Any:
+        raise InvalidTokenError("invalid_claim", claim="sub")
+
+    with guard(validator, USER_FACTORY=refuse):
+        response = APIClient().get("/messages", headers=bearer(issuer.token(scope=SCOPE)))
+    assert response.status_code == 401
+    assert "error_description=" in response.headers["WWW-Authenticate"]
+
+
+def test_optional_drf_view(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        anonymous = APIClient().get("/drf/optional")
+        known = APIClient().get("/drf/optional", headers=bearer(issuer.token(sub="dan")))
+        bad = APIClient().get("/drf/optional", headers=bearer("not.a.jwt"))
+    assert anonymous.json() == {"sub": None}
+    assert known.json() == {"sub": "dan"}
+    assert bad.status_code == 401
+
+
+def test_token_has_scope_needs_required_scopes(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator), pytest.raises(ImproperlyConfigured, match="required_scopes"):
+        APIClient().get("/drf/no-scopes", headers=bearer(issuer.token()))
+
+
+# -- plain and async views -------------------------------------------------------------------
+
+
+def test_require_token_sets_auth_and_user(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        response = Client().get("/any", headers=bearer(issuer.token(sub="erin")))
+        assert Client().get("/any").status_code == 401
+    assert response.json() == {"sub": "erin", "user": "TokenUser", "username": "erin"}
+
+
+def test_require_token_on_a_class_based_view(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        created = Client().post("/cbv", headers=bearer(issuer.token(scope="write:messages", sub="kim")))
+        denied = Client().post("/cbv", headers=bearer(issuer.token(scope=SCOPE)))
+    assert (created.status_code, created.json()) == (201, {"by": "kim"})
+    assert denied.status_code == 403
+    assert 'scope="write:messages"' in denied.headers["WWW-Authenticate"]
+
+
+def test_require_token_needs_parentheses() -> None:
+    with pytest.raises(TypeError, match="scope strings"):
+        require_token(whoami)  # type: ignore[arg-type]
+
+
+def test_async_view_runs_a_custom_user_factory_off_the_event_loop(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    seen: list[bool] = []
+
+    def factory(claims: Claims) -> LocalUser:
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return LocalUser(claims["sub"])
+
+    with guard(validator, USER_FACTORY=factory):
+        response = asyncio.run(AsyncClient().get("/async/messages", headers=bearer(issuer.token(scope=SCOPE, sub="f"))))
+    assert response.json() == {"sub": "f", "user": "local:f"}
+    assert seen == [False]
+
+
+# -- middleware --------------------------------------------------------------------------
+
+
+def test_middleware_requires_a_token_except_on_excluded_paths(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator, EXCLUDE_PATHS=["/health", "/drf/*"]), override_settings(MIDDLEWARE=MIDDLEWARE):
+        missing = Client().get("/whoami")
+        valid = Client().get("/whoami", headers=bearer(issuer.token(sub="gus")))
+        bad = Client().get("/whoami", headers=bearer("not.a.jwt"))
+        health = Client().get("/health")
+        prefixed = Client().get("/drf/optional")
+        preflight = Client().options(
+            "/whoami", headers={"Access-Control-Request-Method": "GET", "Origin": "https://a.example"}
+        )
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert missing.json() == {"error": "missing_token", "error_description": "Bearer token required"}
+    assert valid.json() == {"sub": "gus", "user": "gus"}
+    assert bad.status_code == 401
+    assert health.status_code == 200
+    assert prefixed.json() == {"sub": None}
+    assert preflight.status_code == 200
+
+
+def test_exclude_paths_syntax(validator: jwtguard.Validator) -> None:
+    with guard(validator, EXCLUDE_PATHS=["/health", "/docs/*"]):
+        excluded = get_settings().is_excluded
+        assert [excluded(p) for p in ("/health", "/docs", "/docs/a/b")] == [True, True, True]
+        assert [excluded(p) for p in ("/healthz", "/health/x", "/docsx", "/docs/../admin")] == [False] * 4
+
+
+@pytest.mark.parametrize("client", ["sync", "async"])
+def test_middleware_optional_auth(client: str, issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    def get(path: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        if client == "async":
+            path = {"/whoami": "/awhoami", "/plain/messages": "/async/messages"}[path]
+            return asyncio.run(AsyncClient().get(path, headers=headers or {}))
+        return Client().get(path, headers=headers or {})
+
+    with guard(validator, TOKEN_REQUIRED=False), override_settings(MIDDLEWARE=MIDDLEWARE):
+        anonymous = get("/whoami")
+        valid = get("/whoami", bearer(issuer.token(sub="hal")))
+        bad = get("/whoami", bearer(issuer.token(sub="hal", expires_in=-60)))
+        malformed = get("/whoami", {"Authorization": "Bearer"})
+        scoped = get("/plain/messages")  # a view that needs a token still answers 401
+    assert anonymous.json() == {"sub": None, "user": "None"}
+    assert valid.json() == {"sub": "hal", "user": "hal"}
+    assert bad.status_code == 401
+    assert "expired" in bad.headers["WWW-Authenticate"]
+    assert malformed.status_code == 400
+    assert scoped.status_code == 401
+
+
+class CountingValidator(jwtguard.Validator):
+    calls = 0
+
+    def validate(self, token: str) -> Claims:
+        CountingValidator.calls += 1
+        return super().validate(token)
+
+
+def test_middleware_and_decorator_validate_once(issuer: LocalIssuer) -> None:
+    counting = CountingValidator(issuer=issuer.issuer, audience=issuer.audience)
+    CountingValidator.calls = 0
+    with guard(counting), override_settings(MIDDLEWARE=MIDDLEWARE):
+        plain = Client().get("/plain/messages", headers=bearer(issuer.token(scope=SCOPE, sub="ivy")))
+        drf = APIClient().get("/messages", headers=bearer(issuer.token(scope=SCOPE, sub="ivy")))
+    assert plain.json() == {"sub": "ivy"}
+    assert drf.json() == {"sub": "ivy", "user": "ivy"}
+    assert CountingValidator.calls == 2
+
+
+def test_resource_metadata_is_served_and_advertised(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    meta = ProtectedResourceMetadata("https://api.example.test", [issuer.issuer], [SCOPE])
+    with guard(validator, RESOURCE_METADATA=meta), override_settings(MIDDLEWARE=MIDDLEWARE):
+        document = Client().get("/.well-known/oauth-protected-resource")
+        plain = Client().get("/whoami")
+        drf = APIClient().get("/messages", headers=bearer("not.a.jwt"))
+    assert document.json()["authorization_servers"] == [issuer.issuer]
+    advert = f'resource_metadata="{meta.url}"'
+    assert advert in plain.headers["WWW-Authenticate"]
+    assert advert in drf.headers["WWW-Authenticate"]
+
+
+def test_failures_log_codes_never_tokens(
+    issuer: LocalIssuer, validator: jwtguard.Validator, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = issuer.token(scope=SCOPE, expires_in=-60)
+    with guard(validator), caplog.at_level(logging.DEBUG, logger="jwtguard"):
+        Client().get("/plain/messages", headers=bearer(token))
+    assert "token_expired" in caplog.text
+    assert token not in caplog.text
+    assert token.split(".")[1] not in caplog.text
