@@ -24,10 +24,10 @@ def load_example(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def issuer() -> Iterator[LocalIssuer]:
-    """One local issuer for the tests that only read from it (never rotate its keys)."""
-    with LocalIssuer(audience="https://api.example.test") as running:
-        yield running
+def issuer(jwtguard_session_issuer: LocalIssuer) -> LocalIssuer:
+    """The pytest plugin's session issuer, for the tests that only read from it (never rotate its keys)."""
+    assert jwtguard_session_issuer.audience == "https://api.example.test"
+    return jwtguard_session_issuer
 
 
 @pytest.fixture

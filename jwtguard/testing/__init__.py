@@ -1,5 +1,8 @@
 """Test your own protected API: signing keys, a token factory and a local issuer.
 
+The local issuer also runs a token endpoint (client credentials, a test-user
+login, refresh-token rotation) for development and CI: never for production.
+
 >>> from jwtguard.testing import LocalIssuer
 >>> with LocalIssuer() as issuer:
 ...     claims = issuer.validator().validate(issuer.token(scope="read:messages"))
@@ -12,6 +15,18 @@ from __future__ import annotations
 from ._server import LocalServer, Request, Response
 from .issuer import LocalIssuer
 from .keys import SUPPORTED_ALGORITHMS, SigningKey
+from .oauth import LocalClient, LocalUser, OAuthError
 from .tokens import TokenFactory
 
-__all__ = ["SUPPORTED_ALGORITHMS", "LocalIssuer", "LocalServer", "Request", "Response", "SigningKey", "TokenFactory"]
+__all__ = [
+    "SUPPORTED_ALGORITHMS",
+    "LocalClient",
+    "LocalIssuer",
+    "LocalServer",
+    "LocalUser",
+    "OAuthError",
+    "Request",
+    "Response",
+    "SigningKey",
+    "TokenFactory",
+]

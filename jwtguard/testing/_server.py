@@ -25,6 +25,11 @@ class Request:
     headers: dict[str, str]
     body: bytes
 
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (case-insensitive), or ``None``."""
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), None)
+
     def form(self) -> dict[str, str]:
         """The body as ``application/x-www-form-urlencoded`` (first value of each name)."""
         return {name: values[0] for name, values in parse_qs(self.body.decode("utf-8", "replace")).items()}
@@ -52,6 +57,8 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+#: Largest request body read, in bytes.
+MAX_BODY = 1024 * 1024
 
 
 class _Server(ThreadingHTTPServer):
@@ -69,14 +76,25 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(length, 1024 * 1024)) if length else b""
+        length_header = self.headers.get("Content-Length") or "0"
+        length = int(length_header) if length_header.isascii() and length_header.isdigit() else -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True
+            self._send(Response(413 if length > MAX_BODY else 400, {"error": "invalid_request"}))
+            return
+        body = self.rfile.read(length) if length else b""
         request = Request(self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body)
         owner = self.server.owner
         with owner._lock:
             owner.hits[parts.path] += 1
             handler = owner.routes.get((self.command, parts.path)) or owner.routes.get(("*", parts.path))
-        response = handler(request) if handler else Response(404, {"error": "not_found"})
+        try:
+            response = handler(request) if handler else Response(404, {"error": "not_found"})
+        except Exception:  # a broken handler answers 500, it does not kill the connection
+            response = Response(500, {"error": "server_error"})
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
         payload, headers = response.encoded()
         self.send_response(response.status)
         for name, value in headers.items():
@@ -107,8 +125,11 @@ class LocalServer:
         self._thread: threading.Thread | None = None
 
     def route(self, path: str, handler: Handler, method: str = "*") -> None:
-        """Serve ``path`` with ``handler`` (replacing any earlier handler)."""
+        """Serve ``path`` with ``handler``; ``method="*"`` replaces every earlier handler of ``path``."""
         with self._lock:
+            if method == "*":
+                for key in [key for key in self.routes if key[1] == path]:
+                    del self.routes[key]
             self.routes[(method, path)] = handler
 
     @property
@@ -124,7 +145,10 @@ class LocalServer:
             self._server = _Server((self._host, self._port), _RequestHandler)
             self._server.owner = self
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="jwtguard-local-server", daemon=True
+                target=self._server.serve_forever,
+                args=(0.05,),  # poll interval: stop() returns quickly
+                name="jwtguard-local-server",
+                daemon=True,
             )
             self._thread.start()
         return self

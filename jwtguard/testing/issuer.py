@@ -1,24 +1,27 @@
-"""An in-process OpenID issuer on 127.0.0.1: discovery, JWKS and key rotation.
+"""An in-process OpenID issuer on 127.0.0.1: discovery, JWKS, key rotation and a token endpoint.
 
-For tests and local development only: it signs whatever it is asked to.
+For tests and local development only: it signs whatever it is asked to, and its
+token endpoint (:mod:`jwtguard.testing.oauth`) knows only test clients and users.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..validator import Validator
 from ._server import LocalServer, Request, Response
 from .keys import SigningKey
+from .oauth import GRANT_TYPES, OIDC_SCOPES, LocalClient, LocalUser, OAuthServer
 from .tokens import TokenFactory
 
 __all__ = ["LocalIssuer"]
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
+TOKEN_PATH = "/oauth/token"
 
 
 class LocalIssuer:
@@ -30,11 +33,28 @@ class LocalIssuer:
     >>> sorted(claims.scopes)
     ['read:messages']
 
+    It also answers ``POST /oauth/token`` (see :mod:`jwtguard.testing.oauth`):
+
+    >>> with LocalIssuer() as issuer:
+    ...     tokens = issuer.login(scope="openid offline_access read:messages")
+    >>> sorted(tokens)
+    ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']
+
     Args:
         algorithm: the algorithm of the first signing key.
         audience: the default ``aud`` of minted tokens (and of :meth:`validator`).
         clock: the time tokens are minted at (share it with the validator in tests).
         port: the port to bind (0: a free one).
+        access_token_lifetime: seconds an access token lives (also :meth:`token`'s default).
+        id_token_lifetime: seconds an ID token lives.
+        refresh_token_lifetime: seconds a refresh token lives (default 30 days).
+        refresh_token_rotation: ``"none"``, ``"rotate"`` (default) or ``"rotate-sliding"``.
+        access_token_type: the ``typ`` header of access tokens: ``"JWT"`` or ``"at+jwt"``.
+        clients: the registered clients (default: ``test-client`` / ``test-secret``).
+        users: the registered users (default: ``test-user`` / ``test-password``).
+
+    Raises:
+        ValueError: an unknown algorithm or rotation mode, a lifetime that is not > 0.
     """
 
     def __init__(
@@ -44,6 +64,13 @@ class LocalIssuer:
         audience: str = "https://api.example.test",
         clock: Callable[[], float] = time.time,
         port: int = 0,
+        access_token_lifetime: float = 3600,
+        id_token_lifetime: float = 3600,
+        refresh_token_lifetime: float = 30 * 86400,
+        refresh_token_rotation: str = "rotate",
+        access_token_type: str = "JWT",
+        clients: Iterable[LocalClient] | None = None,
+        users: Iterable[LocalUser] | None = None,
     ) -> None:
         self.audience = audience
         self.clock = clock
@@ -51,8 +78,21 @@ class LocalIssuer:
         self._lock = threading.Lock()
         self.signing_key = SigningKey.generate(algorithm)
         self._published: dict[str, SigningKey] = {self.signing_key.kid: self.signing_key}
+        self.oauth = OAuthServer(
+            factory=self.factory,
+            audience=audience,
+            clock=lambda: self.clock(),
+            access_token_lifetime=access_token_lifetime,
+            id_token_lifetime=id_token_lifetime,
+            refresh_token_lifetime=refresh_token_lifetime,
+            refresh_token_rotation=refresh_token_rotation,
+            access_token_type=access_token_type,
+            clients=clients,
+            users=users,
+        )
         self.server.route(DISCOVERY_PATH, self._discovery, "GET")
         self.server.route(JWKS_PATH, self._jwks, "GET")
+        self.server.route(TOKEN_PATH, self.oauth.handle)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -85,7 +125,13 @@ class LocalIssuer:
 
     @property
     def jwks_uri(self) -> str:
+        """The URL of the JWKS."""
         return self.server.url + JWKS_PATH
+
+    @property
+    def token_endpoint(self) -> str:
+        """The URL of the OAuth 2.0 token endpoint (``POST``, form-encoded)."""
+        return self.server.url + TOKEN_PATH
 
     def discovery_document(self) -> dict[str, Any]:
         """The OIDC discovery document this issuer serves."""
@@ -93,6 +139,10 @@ class LocalIssuer:
             "issuer": self.issuer,
             "jwks_uri": self.jwks_uri,
             "id_token_signing_alg_values_supported": sorted({k.alg for k in self.keys}),
+            "token_endpoint": self.token_endpoint,
+            "grant_types_supported": list(GRANT_TYPES),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "scopes_supported": sorted(OIDC_SCOPES),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
         }
@@ -123,6 +173,11 @@ class LocalIssuer:
         """How many times the discovery document was requested."""
         return self.server.hits[DISCOVERY_PATH]
 
+    @property
+    def token_requests(self) -> int:
+        """How many requests the token endpoint received."""
+        return self.server.hits[TOKEN_PATH]
+
     # -- keys ---------------------------------------------------------------------
 
     def rotate(self, algorithm: str | None = None, kid: str | None = None) -> SigningKey:
@@ -141,14 +196,44 @@ class LocalIssuer:
     # -- tokens -------------------------------------------------------------------
 
     def factory(self, **options: Any) -> TokenFactory:
-        """A :class:`TokenFactory` for this issuer, signing with the current key."""
-        return TokenFactory(
-            self.issuer, options.pop("audience", self.audience), key=self.signing_key, clock=self.clock, **options
-        )
+        """A :class:`TokenFactory` for this issuer, signing with the current key.
+
+        ``options`` are :class:`TokenFactory` arguments (``audience``,
+        ``subject``, ``client_id``, ``lifetime``, ``token_type`` …); the
+        lifetime and ``typ`` default to the issuer's access-token settings.
+        """
+        options.setdefault("key", self.signing_key)
+        options.setdefault("clock", self.clock)
+        options.setdefault("lifetime", self.oauth.access_token_lifetime)
+        options.setdefault("token_type", self.oauth.access_token_type)
+        return TokenFactory(self.issuer, options.pop("audience", self.audience), **options)
 
     def token(self, **claims: Any) -> str:
-        """Mint a token with the current key (see :meth:`TokenFactory.mint`)."""
+        """Mint an access token with the current key (see :meth:`TokenFactory.mint`).
+
+        >>> with LocalIssuer() as issuer:
+        ...     token = issuer.token(scope="read:messages", expires_in=-60)   # expired a minute ago
+        """
         return self.factory().mint(**claims)
+
+    def login(
+        self,
+        user: str | LocalUser = "test-user",
+        *,
+        client_id: str = "test-client",
+        scope: str | None = None,
+        audience: str | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, Any]:
+        """Log a user in without HTTP: the token response of the ``password`` grant.
+
+        The scope defaults to ``openid profile email offline_access`` (ID,
+        access and refresh tokens); ``openid`` brings the ID token and
+        ``offline_access`` the refresh token. ``user`` is a registered
+        username, a :class:`LocalUser` or any name (then the ``sub``).
+        See :meth:`jwtguard.testing.oauth.OAuthServer.login`.
+        """
+        return self.oauth.login(user, client_id=client_id, scope=scope, audience=audience, nonce=nonce)
 
     def validator(self, *, audience: str | Sequence[str] | None = None, **options: Any) -> Validator:
         """A :class:`~jwtguard.Validator` wired to this issuer (discovery over loopback HTTP)."""

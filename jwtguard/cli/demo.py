@@ -1,0 +1,271 @@
+"""``jwtguard demo``: the whole bearer-token flow, played against real servers on 127.0.0.1.
+
+A :class:`~jwtguard.testing.LocalIssuer` (with short lifetimes) and an example
+Starlette API behind :class:`jwtguard.asgi.JWTGuardMiddleware` (served by
+uvicorn) run on loopback ports; the demo then talks to them over HTTP, as a
+client application would, and prints every exchange:
+
+1. log a test user in: ID, access and refresh tokens;
+2. call the API with the access token: 200;
+3. let the access token expire and call again: 401 ``invalid_token``;
+4. refresh: new tokens, and a new refresh token (rotation);
+5. call the API with the new access token: 200;
+6. replay the old refresh token: ``invalid_grant``, and its whole family is revoked.
+
+By default the demo really waits for the token to expire (a few seconds).
+``--fast-forward`` instead moves the clock that the issuer and the API share
+(an ordinary injected clock, as in jwtguard's own tests) past the expiry.
+Exit status 0 only if every step behaved as described.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from ..testing import LocalIssuer, TokenFactory
+from ._format import abbreviate, print_mapping
+
+__all__ = ["add_parser", "run"]
+
+AUDIENCE = "https://api.example.test"
+CLIENT = ("test-client", "test-secret")
+USER = ("test-user", "test-password")
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+_SHOWN_CLAIMS = ("iss", "sub", "aud", "azp", "scope", "name", "email", "nonce", "iat", "exp")
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``demo`` on the ``jwtguard`` sub-command parsers."""
+    parser = commands.add_parser(
+        "demo",
+        help="play the whole token flow against a local issuer and a protected API",
+        description="Start a local issuer and an API protected by jwtguard on 127.0.0.1, then log in, call "
+        "the API, let the token expire, refresh it and replay the old refresh token, printing each exchange.",
+        epilog="needs the demo extra: pip install 'jwtguard[demo]'",
+    )
+    parser.add_argument(
+        "--access-token-lifetime", type=float, default=5, help="access token lifetime, seconds (default 5)"
+    )
+    parser.add_argument("--leeway", type=float, default=1, help="the API's clock-skew leeway, seconds (default 1)")
+    parser.add_argument(
+        "--fast-forward",
+        action="store_true",
+        help="advance the clock shared by issuer and API instead of waiting for the token to expire",
+    )
+    parser.set_defaults(run=run)
+
+
+class DemoClock:
+    """The wall clock plus an offset that ``--fast-forward`` advances."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Exchange:
+    """One HTTP response."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+def _send(method: str, url: str, headers: Mapping[str, str], form: Mapping[str, str] | None = None) -> Exchange:
+    data = urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data, headers=dict(headers), method=method)  # noqa: S310 - loopback
+    if data is not None:
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with _OPENER.open(request, timeout=10) as response:
+            return Exchange(response.status, response.reason, _lower(response.headers.items()), response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Exchange(error.code, error.reason, _lower(error.headers.items()), error.read())
+
+
+def _lower(items: Any) -> dict[str, str]:
+    return {str(name).lower(): str(value) for name, value in items}
+
+
+class Demo:
+    """The six steps; each prints its exchanges and returns whether it behaved as described."""
+
+    def __init__(self, issuer: LocalIssuer, api_url: str, clock: DemoClock, args: argparse.Namespace) -> None:
+        self.issuer = issuer
+        self.api_url = api_url
+        self.clock = clock
+        self.args = args
+        self.tokens: dict[str, Any] = {}
+        self.old_refresh_token = ""
+
+    # -- printing -----------------------------------------------------------------------
+
+    def _token_request(self, form: dict[str, str]) -> Exchange:
+        shown = {name: ("***" if name == "password" else value) for name, value in form.items()}
+        if "refresh_token" in shown:
+            shown["refresh_token"] = abbreviate(shown["refresh_token"], 8)
+        print(f"   > POST {self.issuer.token_endpoint}")
+        print(f"     Authorization: Basic <{CLIENT[0]}:***>")
+        for name, value in shown.items():
+            print(f"     {name}={value}")
+        basic = base64.b64encode(f"{CLIENT[0]}:{CLIENT[1]}".encode()).decode()
+        answer = _send("POST", self.issuer.token_endpoint, {"Authorization": f"Basic {basic}"}, form)
+        self._print_status(answer)
+        body = answer.json()
+        if answer.status != 200 and isinstance(body, dict):
+            print(f"     {json.dumps(body)}")
+        return answer
+
+    def _call_api(self, access_token: str) -> Exchange:
+        print(f"   > GET {self.api_url}/messages")
+        print(f"     Authorization: Bearer {abbreviate(access_token)}")
+        answer = _send("GET", f"{self.api_url}/messages", {"Authorization": f"Bearer {access_token}"})
+        self._print_status(answer)
+        challenge = answer.headers.get("www-authenticate")
+        if challenge:
+            print(f"     WWW-Authenticate: {challenge}")
+        print(f"     {answer.body.decode('utf-8', 'replace')}")
+        return answer
+
+    @staticmethod
+    def _print_status(answer: Exchange) -> None:
+        print(f"   < {answer.status} {answer.reason}")
+
+    def _print_tokens(self, tokens: Mapping[str, Any]) -> None:
+        now = self.clock()
+        for name in ("access_token", "id_token"):
+            if isinstance(tokens.get(name), str):
+                print(f"     {name}: {abbreviate(tokens[name])}, claims:")
+                claims = TokenFactory.claims_of(tokens[name])
+                print_mapping({k: claims[k] for k in _SHOWN_CLAIMS if k in claims}, now, indent="       ")
+        if isinstance(tokens.get("refresh_token"), str):
+            print(f"     refresh_token: {abbreviate(tokens['refresh_token'], 8)}, opaque (not a JWT)")
+
+    @staticmethod
+    def _outcome(ok: bool, expected: str) -> bool:
+        print(f"   [{'ok' if ok else 'FAILED'}] {expected}")
+        return ok
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def log_in(self) -> bool:
+        print(f"1. Log in as {USER[0]} (password grant): ID, access and refresh tokens")
+        form = {"grant_type": "password", "username": USER[0], "password": USER[1]}
+        form |= {"scope": "openid profile email offline_access read:messages", "audience": AUDIENCE}
+        answer = self._token_request(form)
+        body = answer.json()
+        self.tokens = body if answer.status == 200 and isinstance(body, dict) else {}
+        self._print_tokens(self.tokens)
+        got = all(isinstance(self.tokens.get(name), str) for name in ("access_token", "id_token", "refresh_token"))
+        return self._outcome(got, "200 with an access token, an ID token and a refresh token")
+
+    def call(self, number: int, title: str) -> bool:
+        print(f"{number}. {title}")
+        answer = self._call_api(self.tokens["access_token"])
+        return self._outcome(answer.status == 200, "200: the API accepted the token")
+
+    def expire(self) -> bool:
+        lifetime, leeway = self.args.access_token_lifetime, self.args.leeway
+        print(f"3. Let the access token expire (lifetime {lifetime:g} s, API leeway {leeway:g} s), call again")
+        exp = TokenFactory.claims_of(self.tokens["access_token"])["exp"]
+        wait = max(0.0, exp + leeway - self.clock()) + 0.1
+        if self.args.fast_forward:
+            print(f"   ... moving the clock shared by the issuer and the API {wait:.1f} s ahead (--fast-forward)")
+            self.clock.advance(wait)
+        else:
+            print(f"   ... waiting {wait:.1f} s", flush=True)
+            time.sleep(wait)
+        answer = self._call_api(self.tokens["access_token"])
+        challenge = answer.headers.get("www-authenticate", "")
+        ok = answer.status == 401 and 'error="invalid_token"' in challenge
+        return self._outcome(ok, '401 with WWW-Authenticate error="invalid_token": the token expired')
+
+    def refresh(self) -> bool:
+        print("4. Refresh: trade the refresh token for new tokens")
+        self.old_refresh_token = self.tokens["refresh_token"]
+        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.old_refresh_token})
+        body = answer.json()
+        fresh = body if answer.status == 200 and isinstance(body, dict) else {}
+        self._print_tokens(fresh)
+        rotated = fresh.get("refresh_token") not in (None, self.old_refresh_token)
+        ok = isinstance(fresh.get("access_token"), str) and fresh["access_token"] != self.tokens["access_token"]
+        self.tokens = fresh or self.tokens
+        return self._outcome(ok and rotated, "200 with a new access token and a new refresh token (rotation)")
+
+    def replay(self) -> bool:
+        print("6. Replay the old, already used refresh token (as a thief would)")
+        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.old_refresh_token})
+        replay_refused = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
+        print("   ... reuse detected, so the whole family is revoked: the refresh token from step 4 fails too")
+        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]})
+        family_revoked = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
+        return self._outcome(replay_refused and family_revoked, "400 invalid_grant for both: the family is revoked")
+
+    def play(self) -> int:
+        steps = (
+            self.log_in,
+            lambda: self.call(2, "Call the API with the access token"),
+            self.expire,
+            self.refresh,
+            lambda: self.call(5, "Call the API with the new access token"),
+            self.replay,
+        )
+        for number, step in enumerate(steps, 1):
+            if not step():
+                print(f"\nStep {number} did not behave as described.")
+                return 1
+            print()
+        print("Every step behaved as described.")
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Play the demo; return 0 when every step behaved as described, 2 when the demo extra is missing."""
+    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        print(f'jwtguard demo needs {" and ".join(missing)}: pip install "jwtguard[demo]"', file=sys.stderr)
+        return 2
+    if not (args.access_token_lifetime > 0 and args.leeway >= 0):
+        print("jwtguard demo: the lifetime must be > 0 and the leeway >= 0", file=sys.stderr)
+        return 2
+    from ._demo_api import SCOPE, ApiServer, build_api
+
+    clock = DemoClock()
+    lifetime = args.access_token_lifetime
+    issuer = LocalIssuer(  # refresh-token rotation: the default, "rotate"
+        audience=AUDIENCE,
+        clock=clock,
+        access_token_lifetime=lifetime,
+        id_token_lifetime=lifetime,
+        refresh_token_lifetime=max(300.0, 10 * lifetime),
+    )
+    with issuer, ApiServer(build_api(issuer.validator(leeway=args.leeway))) as api:
+        print("jwtguard demo: a local issuer and an API protected by jwtguard (development only)\n")
+        print(f"   issuer  {issuer.issuer}")
+        print(f"   API     {api.url}/messages (needs scope {SCOPE}; audience {AUDIENCE})\n")
+        return Demo(issuer, api.url, clock, args).play()
