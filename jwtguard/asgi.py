@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from .bearer import extract_bearer, is_preflight
+from ._guard import Guard, Route
+from .bearer import is_preflight
 from .claims import Claims
 from .errors import AuthError, InvalidRequestError, MissingTokenError
-from .paths import PathSet
 from .resource_metadata import ProtectedResourceMetadata
-from .responses import error_response
 from .validator import Validator
 
 __all__ = ["CLAIMS_KEY", "AnonymousCredentials", "AnonymousUser", "JWTGuardMiddleware", "TokenUser", "get_claims"]
@@ -94,6 +93,17 @@ def _authorization(headers: Iterable[Any]) -> list[str]:
         raise InvalidRequestError("malformed_authorization") from None
 
 
+def _is_preflight(scope: Scope) -> bool:
+    names = {bytes(item[0]).decode("latin-1").lower(): "" for item in scope.get("headers", ())}
+    return is_preflight("OPTIONS", names)
+
+
+def _set_anonymous(scope: Scope) -> None:
+    scope[CLAIMS_KEY] = None
+    scope.setdefault("auth", AnonymousCredentials())  # keep what an outer auth middleware set
+    scope.setdefault("user", AnonymousUser())
+
+
 def _route_path(scope: Scope) -> str:
     path: str = scope.get("path", "")
     root: str = scope.get("root_path", "")
@@ -130,12 +140,15 @@ class JWTGuardMiddleware:
     ) -> None:
         self.app = app
         self.validator = validator
-        self.realm = realm
-        self.exclude_paths = PathSet(exclude_paths, "exclude_paths")
-        self.optional_paths = PathSet(optional_paths, "optional_paths")
-        self.resource_metadata = resource_metadata
+        self.guard = Guard(
+            validator=validator,
+            realm=realm,
+            exclude_paths=exclude_paths,
+            optional_paths=optional_paths,
+            resource_metadata=resource_metadata,
+            protect_preflight=protect_preflight,
+        )
         self.protect_websockets = protect_websockets
-        self.protect_preflight = protect_preflight
         # Wrapped around a whole Starlette/FastAPI app, its error middleware would turn an endpoint's
         # AuthError into a 500 before it reaches us: let the app's own exception handling render it.
         handlers = getattr(app, "exception_handlers", None)
@@ -149,9 +162,11 @@ class JWTGuardMiddleware:
             await self.app(scope, receive, send)
 
     async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = _route_path(scope)
-        meta = self.resource_metadata
-        if meta is not None and path == meta.path and scope.get("method") in ("GET", "HEAD"):
+        method = scope.get("method")
+        route = self.guard.route(_route_path(scope), method, method == "OPTIONS" and _is_preflight(scope))
+        if route is Route.METADATA:
+            meta = self.guard.resource_metadata
+            assert meta is not None
             await self._send_http(scope, send, 200, [(b"content-type", b"application/json")], meta.body())
             return
         started = False
@@ -162,44 +177,24 @@ class JWTGuardMiddleware:
             await send(message)
 
         try:
-            if path in self.exclude_paths or self._is_preflight(scope):
-                self._set_anonymous(scope)
+            token = None
+            if route is not Route.ANONYMOUS:
+                token = self.guard.token(_authorization(scope.get("headers", ())), route)
+            if token is None:
+                _set_anonymous(scope)
             else:
-                await self._authenticate(scope, optional=path in self.optional_paths)
+                claims = await self.validator.avalidate(token)
+                scope[CLAIMS_KEY] = scope["auth"] = claims
+                scope["user"] = TokenUser(claims)
             await self.app(scope, receive, tracking_send)
         except AuthError as exc:
             if started:
                 raise
             await self._deny(scope, send, exc)
 
-    def _is_preflight(self, scope: Scope) -> bool:
-        if self.protect_preflight or scope.get("method") != "OPTIONS":
-            return False
-        names = {bytes(item[0]).decode("latin-1").lower(): "" for item in scope.get("headers", ())}
-        return is_preflight("OPTIONS", names)
-
-    async def _authenticate(self, scope: Scope, *, optional: bool) -> None:
-        try:
-            token = extract_bearer(_authorization(scope.get("headers", ())))
-        except MissingTokenError:
-            if not optional:
-                raise
-            self._set_anonymous(scope)
-            return
-        claims = await self.validator.avalidate(token)
-        scope[CLAIMS_KEY] = scope["auth"] = claims
-        scope["user"] = TokenUser(claims)
-
-    @staticmethod
-    def _set_anonymous(scope: Scope) -> None:
-        scope[CLAIMS_KEY] = None
-        scope.setdefault("auth", AnonymousCredentials())  # keep what an outer auth middleware set
-        scope.setdefault("user", AnonymousUser())
-
     async def _deny(self, scope: Scope, send: Send, error: AuthError) -> None:
         """Send the answer to ``error``: an HTTP error response, or a websocket handshake denial."""
-        url = self.resource_metadata.url if self.resource_metadata else None
-        answer = error_response(error, self.realm, resource_metadata=url)
+        answer = self.guard.answer(error)
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers]
         if scope["type"] == "http":
             await self._send_http(scope, send, answer.status, headers, answer.body)

@@ -310,12 +310,9 @@ class Validator:
             InsufficientScopeError: a ``required_scopes`` entry is missing.
             KeySetUnavailableError: no usable keys (the key-set endpoint failed).
         """
-        if self._token_cache is not None and type(token) is str:
-            cached = self._token_cache.get(token, self._clock())
-            if cached is not None:
-                if self._hooks is not None:
-                    call_safely(self._hooks.on_validated, cached, cached=True)
-                return cached
+        claims = self._from_cache(token)
+        if claims is not None:
+            return claims
         try:
             parsed, spec, source = self._frame(token)
             key = source.get_key(parsed.header.get("kid"), spec)
@@ -329,12 +326,9 @@ class Validator:
 
     async def avalidate(self, token: str) -> Claims:
         """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
-        if self._token_cache is not None and type(token) is str:
-            cached = self._token_cache.get(token, self._clock())
-            if cached is not None:
-                if self._hooks is not None:
-                    call_safely(self._hooks.on_validated, cached, cached=True)
-                return cached
+        claims = self._from_cache(token)
+        if claims is not None:
+            return claims
         try:
             parsed, spec, source = self._frame(token)
             key = await source.aget_key(parsed.header.get("kid"), spec)
@@ -344,6 +338,14 @@ class Validator:
             raise
         if self._hooks is not None:
             call_safely(self._hooks.on_validated, claims, cached=False)
+        return claims
+
+    def _from_cache(self, token: object) -> Claims | None:
+        if self._token_cache is None or type(token) is not str:
+            return None
+        claims = self._token_cache.get(token, self._clock())
+        if claims is not None and self._hooks is not None:
+            call_safely(self._hooks.on_validated, claims, cached=True)
         return claims
 
     def _rejected(self, error: AuthError) -> None:

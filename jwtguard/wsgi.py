@@ -16,12 +16,10 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from .bearer import extract_bearer, is_preflight
+from ._guard import Guard, Route
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
-from .paths import PathSet
 from .resource_metadata import ProtectedResourceMetadata
-from .responses import error_response
 from .validator import Validator
 
 __all__ = ["CLAIMS_KEY", "JWTGuardMiddleware", "get_claims"]
@@ -76,43 +74,32 @@ class JWTGuardMiddleware:
     ) -> None:
         self.app = app
         self.validator = validator
-        self.realm = realm
-        self.exclude_paths = PathSet(exclude_paths, "exclude_paths")
-        self.optional_paths = PathSet(optional_paths, "optional_paths")
-        self.resource_metadata = resource_metadata
-        self.protect_preflight = protect_preflight
+        self.guard = Guard(
+            validator=validator,
+            realm=realm,
+            exclude_paths=exclude_paths,
+            optional_paths=optional_paths,
+            resource_metadata=resource_metadata,
+            protect_preflight=protect_preflight,
+        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD")
-        meta = self.resource_metadata
-        if meta is not None and path == meta.path and method in ("GET", "HEAD"):
+        preflight = method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+        route = self.guard.route(environ.get("PATH_INFO") or "/", method, preflight)
+        if route is Route.METADATA:
+            meta = self.guard.resource_metadata
+            assert meta is not None
             return self._send(start_response, 200, [("Content-Type", "application/json")], meta.body(), method)
         try:
-            if path in self.exclude_paths or self._is_preflight(environ):
-                environ[CLAIMS_KEY] = None
-            else:
-                self._authenticate(environ, optional=path in self.optional_paths)
+            token = None
+            if route is not Route.ANONYMOUS:
+                header = environ.get("HTTP_AUTHORIZATION")
+                token = self.guard.token(() if header is None else (header,), route)
+            environ[CLAIMS_KEY] = None if token is None else self.validator.validate(token)
         except AuthError as error:
             return self._deny(start_response, error, method)
         return self._call_app(environ, start_response)
-
-    def _is_preflight(self, environ: Environ) -> bool:
-        if self.protect_preflight or environ.get("REQUEST_METHOD") != "OPTIONS":
-            return False
-        names = {key[5:].replace("_", "-").lower(): "" for key in environ if key.startswith("HTTP_")}
-        return is_preflight("OPTIONS", names)
-
-    def _authenticate(self, environ: Environ, *, optional: bool) -> None:
-        header = environ.get("HTTP_AUTHORIZATION")
-        try:
-            token = extract_bearer(() if header is None else (header,))
-        except MissingTokenError:
-            if not optional:
-                raise
-            environ[CLAIMS_KEY] = None  # no bearer credentials (perhaps another scheme): anonymous
-            return
-        environ[CLAIMS_KEY] = self.validator.validate(token)
 
     def _call_app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = False
@@ -130,8 +117,7 @@ class JWTGuardMiddleware:
             return self._deny(start_response, error, environ.get("REQUEST_METHOD"), started)
 
     def _deny(self, start_response: StartResponse, error: AuthError, method: Any, replace: bool = False) -> list[bytes]:
-        url = self.resource_metadata.url if self.resource_metadata else None
-        answer = error_response(error, self.realm, resource_metadata=url)
+        answer = self.guard.answer(error)
         return self._send(start_response, answer.status, list(answer.headers), answer.body, method, replace)
 
     @staticmethod
