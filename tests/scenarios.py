@@ -33,6 +33,16 @@ class Client(Protocol):
     def __call__(self, method: str, path: str, headers: list[tuple[str, str]]) -> Result: ...
 
 
+def client_for(test_client: Any) -> Client:
+    """Adapt a test client with an httpx-style ``request()`` (Starlette's, FastAPI's) to :class:`Client`."""
+
+    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+        response = test_client.request(method, path, headers=headers)
+        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
+
+    return call
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from conftest import load_example
-from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
+from scenarios import REALM, SCENARIOS, SCOPE, Scenario, bearer, client_for, run_scenario
 from starlette.applications import Starlette
 from starlette.authentication import requires
 from starlette.exceptions import StarletteDeprecationWarning
@@ -36,20 +36,10 @@ with warnings.catch_warnings():
 example = load_example("starlette_app")
 
 
-def client_for(app: Any) -> Any:
-    client = TestClient(app)
-
-    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
-        response = client.request(method, path, headers=headers)
-        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
-
-    return call
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario(scenario: Scenario, issuer: LocalIssuer, request: pytest.FixtureRequest) -> None:
     validator = request.getfixturevalue("down_validator" if scenario.keys_down else "validator")
-    run_scenario(scenario, client_for(example.create_app(validator)), issuer)
+    run_scenario(scenario, client_for(TestClient(example.create_app(validator))), issuer)
 
 
 # -- a small app for the sharp tests ---------------------------------------------------------------

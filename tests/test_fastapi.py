@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import pytest
 from conftest import load_example
 from fastapi import Depends, FastAPI, Security
-from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
+from scenarios import REALM, SCENARIOS, SCOPE, Scenario, bearer, client_for, run_scenario
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.responses import JSONResponse
 
@@ -24,20 +24,10 @@ with warnings.catch_warnings():
 example = load_example("fastapi_app")
 
 
-def client_for(app: Any) -> Any:
-    client = TestClient(app)
-
-    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
-        response = client.request(method, path, headers=headers)
-        return Result(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
-
-    return call
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_scenario(scenario: Scenario, issuer: LocalIssuer, request: pytest.FixtureRequest) -> None:
     validator = request.getfixturevalue("down_validator" if scenario.keys_down else "validator")
-    run_scenario(scenario, client_for(example.create_app(validator)), issuer)
+    run_scenario(scenario, client_for(TestClient(example.create_app(validator))), issuer)
 
 
 def auth(issuer: LocalIssuer, scope: str = SCOPE) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from fake_clock import FakeClock as Clock
 
 import jwtguard
 from jwtguard.testing import LocalClient, LocalIssuer, LocalUser, OAuthError, TokenFactory
@@ -19,17 +20,6 @@ from jwtguard.testing._refresh import Grant, RefreshTokenError, RefreshTokens
 DAY = 86400.0
 CLIENT = ("test-client", "test-secret")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Answer:

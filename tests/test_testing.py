@@ -10,20 +10,13 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from fake_clock import FakeClock as Clock
 
 import jwtguard
 from jwtguard.testing import SUPPORTED_ALGORITHMS, LocalIssuer, LocalServer, Request, Response, SigningKey, TokenFactory
 from jwtguard.testing.tokens import WRONG_AUDIENCE
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
