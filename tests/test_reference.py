@@ -13,4 +13,4 @@ def test_reference_examples_run() -> None:
     assert len(blocks) >= 5
     namespace: dict[str, object] = {"__name__": "reference"}
     for block in blocks:
-        exec(compile(block, str(REFERENCE), "exec"), namespace)  # noqa: S102 - our own documentation
+        exec(compile(block, str(REFERENCE), "exec"), namespace)  # our own documentation
