@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigurationError, ExpiredTokenError, InvalidTokenError
 
-__all__ = ["Check", "ClaimPredicate", "build_table"]
+__all__ = ["Check", "ClaimPredicate", "as_number", "build_table"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -29,16 +29,29 @@ ClaimPredicate = Callable[[Any], bool]
 ESSENTIAL = frozenset({"exp", "aud"})
 
 
+def as_number(value: object) -> float | None:
+    """``value`` as a float if it is a finite JSON number (RFC 7519 §2 NumericDate), else ``None``.
+
+    Python's bools are ints, and JSON integers may exceed any float: both are refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _date(payload: Mapping[str, Any], name: str, required: bool) -> float | None:
     if name not in payload:
         if required:
             raise InvalidTokenError("missing_claim", claim=name, reason="missing")
         return None
-    value = payload[name]
-    # RFC 7519 §2 NumericDate: a finite JSON number; Python's bools are ints, so exclude them.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    number = as_number(payload[name])
+    if number is None:
         raise InvalidTokenError("invalid_claim", claim=name, reason="not_a_number")
-    return float(value)
+    return number
 
 
 def exp_check(leeway: float) -> Check:
@@ -116,8 +129,9 @@ def predicate_check(name: str, predicate: ClaimPredicate) -> Check:
             raise InvalidTokenError("missing_claim", claim=name, reason="missing")
         try:
             accepted = predicate(payload[name])
-        except Exception:  # a crashing user check rejects the token instead of answering 500
-            logger.warning("jwtguard: the claim check for %r raised; rejecting the token", name, exc_info=True)
+        except Exception as exc:  # a crashing user check rejects the token instead of answering 500
+            # Only the exception's type: its message or traceback could quote the claim value.
+            logger.warning("jwtguard: the claim check for %r raised %s; rejecting the token", name, type(exc).__name__)
             accepted = False
         if not accepted:
             raise InvalidTokenError("invalid_claim", claim=name, reason="rejected")

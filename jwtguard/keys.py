@@ -4,7 +4,8 @@ Only keys fit for verifying signatures are kept (RFC 7517 §4.2-4.3): no
 ``use: enc``, ``key_ops`` must allow ``verify``, and the key type must be one
 an allowed algorithm can use. Symmetric (``oct``) keys are kept only when the
 caller says the set is trusted local configuration, never for a fetched set.
-RSA keys shorter than 2048 bits are refused (RFC 7518 §3.3).
+RSA keys shorter than 2048 bits and HMAC secrets shorter than the hash output
+are refused (RFC 7518 §3.3, §3.2).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ class Key:
             return False
         if self.kty != spec.kty:
             return False
+        if spec.symmetric:
+            return len(self.key) >= _hmac_min_bytes(spec.name)
         return not spec.curves or self.crv in spec.curves
+
+
+def _hmac_min_bytes(alg: str) -> int:
+    # RFC 7518 §3.2: a key of the same size as the hash output (or larger).
+    return int(alg[2:]) // 8
 
 
 def _curve_of(key: Any) -> str | None:
@@ -83,6 +91,8 @@ def _load(jwk: Mapping[str, Any], allowed: Mapping[str, AlgorithmSpec], symmetri
         key = key.public_key()  # a published private key still only verifies
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return None
+    if isinstance(key, bytes) and not any(Key(None, "oct", None, None, key).fits(s) for s in allowed.values()):
+        return None  # too short for every allowed HMAC algorithm
     crv = _curve_of(key)
     if kty in ("EC", "OKP") and crv != jwk.get("crv"):
         return None

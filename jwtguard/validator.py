@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
-from ._checks import ClaimPredicate, build_table
+from ._checks import ClaimPredicate, as_number, build_table
 from ._keycache import CachePolicy
 from ._token_cache import CachedToken, TokenCache
 from .claims import Claims
@@ -63,16 +63,16 @@ def _strings(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
 def _seconds(value: float | None, what: str, *, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    number = as_number(value)
+    if number is None or number < 0:
         raise ConfigurationError(f"{what} must be a finite number of seconds >= 0")
-    return float(value)
+    return number
 
 
 def _number(value: object) -> float:
     """A finite JSON number as float, anything else as NaN."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    return float(value) if math.isfinite(value) else math.nan
+    number = as_number(value)
+    return math.nan if number is None else number
 
 
 def _media_type(value: str) -> str:

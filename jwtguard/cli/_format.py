@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from .._checks import as_number
 from .._jose import b64url_decode
 
 __all__ = ["DATE_CLAIMS", "abbreviate", "decode_segment", "duration", "print_mapping", "show", "when"]
@@ -41,7 +41,7 @@ def duration(seconds: float) -> str:
 
 def when(timestamp: Any, now: float) -> str:
     """A NumericDate with its UTC date and how far from ``now`` it is."""
-    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)) or not math.isfinite(timestamp):
+    if as_number(timestamp) is None:
         return show(timestamp) + " (not a number)"
     try:
         date = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
