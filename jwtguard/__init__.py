@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from . import profiles
+from ._jwks import KeySetStatus
 from .claims import Claims
 from .errors import (
     AuthError,
@@ -18,7 +19,6 @@ from .errors import (
     KeySetUnavailableError,
     MissingTokenError,
 )
-from .jwks import KeySetStatus
 from .validator import (
     DEFAULT_LEEWAY,
     DEFAULT_MAX_TOKEN_SIZE,

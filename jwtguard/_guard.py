@@ -12,9 +12,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from ._paths import PathSet
 from .bearer import extract_bearer
 from .errors import AuthError, MissingTokenError
-from .paths import PathSet
 from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse, error_response
 from .validator import Validator

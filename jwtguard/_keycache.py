@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 This module is pure: it never touches the network or a clock. The caller
 passes ``now`` in, asks :meth:`KeyCache.plan` for a token's key, and gets
-either a :class:`~jwtguard.keys.Key` or a :class:`Refresh` telling it to fetch
+either a :class:`~jwtguard._keys.Key` or a :class:`Refresh` telling it to fetch
 the key set; once a fetch has ended (in success or failure) it reports back
 with :meth:`KeyCache.succeeded` / :meth:`KeyCache.failed` and asks
 :meth:`KeyCache.settle` for the final answer.
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._algorithms import AlgorithmSpec
+from ._keys import Key, KeySet
 from .errors import ConfigurationError, InvalidTokenError, KeySetUnavailableError
-from .keys import Key, KeySet
 
 __all__ = ["CachePolicy", "KeyCache", "Refresh"]
 

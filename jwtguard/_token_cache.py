@@ -24,8 +24,8 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._keys import KeySet
 from .claims import Claims
-from .keys import KeySet
 
 __all__ = ["CachedToken", "TokenCache"]
 

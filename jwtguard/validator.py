@@ -11,13 +11,13 @@ from typing import Any, Protocol
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
 from ._checks import ClaimPredicate, as_number, build_table
+from ._jwks import KeySetStatus, RemoteKeySource, static_source
 from ._keycache import CachePolicy
+from ._keys import Key, KeySet
 from ._token_cache import CachedToken, TokenCache
 from .claims import Claims
 from .errors import AuthError, ConfigurationError, InsufficientScopeError, InvalidTokenError
 from .hooks import Hooks, call_safely
-from .jwks import KeySetStatus, RemoteKeySource, static_source
-from .keys import Key, KeySet
 
 __all__ = [
     "DEFAULT_LEEWAY",

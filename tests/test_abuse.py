@@ -32,7 +32,7 @@ from fake_clock import FakeClock
 from starlette.exceptions import StarletteDeprecationWarning
 
 import jwtguard
-from jwtguard.keys import MAX_KEYS
+from jwtguard._keys import MAX_KEYS
 from jwtguard.testing import LocalIssuer, LocalServer, Response, SigningKey
 from jwtguard.testing.keys import b64url, b64url_json
 

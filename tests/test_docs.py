@@ -13,7 +13,7 @@ MODULES = [
     "jwtguard.claims",
     "jwtguard.health",
     "jwtguard.hooks",
-    "jwtguard.paths",
+    "jwtguard._paths",
     "jwtguard.profiles",
     "jwtguard.resource_metadata",
     "jwtguard.responses",

@@ -13,7 +13,7 @@ from fake_clock import FakeClock
 
 import jwtguard
 from jwtguard._http import FetchError, HttpSettings
-from jwtguard.jwks import discovery_flow
+from jwtguard._jwks import discovery_flow
 from jwtguard.testing import LocalIssuer, LocalServer, Request, Response
 
 DISCOVERY = "/.well-known/openid-configuration"

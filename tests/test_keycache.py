@@ -7,7 +7,7 @@ import pytest
 import jwtguard
 from jwtguard._algorithms import SPECS
 from jwtguard._keycache import CachePolicy, KeyCache, Refresh
-from jwtguard.keys import Key, KeySet
+from jwtguard._keys import Key, KeySet
 from jwtguard.testing import SigningKey
 
 RS256 = SPECS["RS256"]

@@ -10,7 +10,7 @@ from jwt.algorithms import RSAAlgorithm
 
 import jwtguard
 from jwtguard._algorithms import SPECS, compile_allowlist
-from jwtguard.keys import KeySet
+from jwtguard._keys import KeySet
 from jwtguard.testing import SigningKey
 
 RSA = SigningKey.generate("RS256", kid="rsa")

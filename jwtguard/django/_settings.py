@@ -17,9 +17,9 @@ from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
+from .._paths import PathSet
 from ..claims import Claims
 from ..errors import ConfigurationError
-from ..paths import PathSet
 from ..resource_metadata import ProtectedResourceMetadata
 from ..validator import DEFAULT_LEEWAY, Validator
 from ._user import TokenUser

@@ -27,9 +27,9 @@ from typing import Any
 from . import _http
 from ._algorithms import AlgorithmSpec
 from ._keycache import CachePolicy, KeyCache, Refresh
+from ._keys import Key, KeySet
 from .errors import AuthError
 from .hooks import Hooks, call_safely
-from .keys import Key, KeySet
 
 __all__ = ["KeySetStatus", "RemoteKeySource", "StaticKeySource", "discovery_flow", "static_source"]
 
