@@ -112,7 +112,7 @@ class KeySet:
         ValueError: the document is not a JWKS object.
     """
 
-    __slots__ = ("_by_kid", "_keys")
+    __slots__ = ("_by_kid", "_ids", "_keys")
 
     def __init__(self, jwks: Mapping[str, Any], algorithms: Iterable[str], *, symmetric_ok: bool = False) -> None:
         keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
@@ -125,6 +125,7 @@ class KeySet:
         for key in self._keys:
             by_kid.setdefault(key.kid, []).append(key)
         self._by_kid = {kid: tuple(keys) for kid, keys in by_kid.items()}
+        self._ids = frozenset(map(id, self._keys))
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -136,7 +137,7 @@ class KeySet:
 
     def holds(self, key: Key) -> bool:
         """Whether this very key object belongs to this set."""
-        return any(own is key for own in self._by_kid.get(key.kid, ()))
+        return id(key) in self._ids  # the set holds its keys, so their ids stay theirs
 
     def find(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         """Return the key for a token's ``kid`` and algorithm.

@@ -277,18 +277,20 @@ class Validator:
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
         if self._token_cache is not None:
-            self._remember(token, claims, source, key, now)
+            self._remember(token, claims, payload, source, key, now)
         return claims
 
-    def _remember(self, token: str, claims: Claims, source: _KeySource, key: Key, now: float) -> None:
+    def _remember(
+        self, token: str, claims: Claims, payload: dict[str, Any], source: _KeySource, key: Key, now: float
+    ) -> None:
         keys = source.snapshot(now)
         if keys is None or not keys.holds(key):
             return  # the key set changed meanwhile: do not cache
         # The window in which the time checks (exp, nbf, iat, max_token_age) pass; see _checks.
         leeway = self.leeway
-        not_after = _number(claims.get("exp")) + leeway
+        not_after = _number(payload.get("exp")) + leeway
         not_before = -math.inf
-        nbf, iat = _number(claims.get("nbf")), _number(claims.get("iat"))
+        nbf, iat = _number(payload.get("nbf")), _number(payload.get("iat"))
         if not math.isnan(nbf):
             not_before = nbf - leeway
         if not math.isnan(iat):
