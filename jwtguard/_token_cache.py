@@ -2,7 +2,9 @@
 
 Theory of operation
 -------------------
-After a token passes *every* check, the :class:`~jwtguard.Validator` stores its
+A token is remembered the second time it passes *every* check: the first time
+only records that it was seen (that record is all that traffic of distinct
+tokens pays). Then the :class:`~jwtguard.Validator` stores its
 :class:`~jwtguard.Claims` under the exact token string, with the time window
 in which the same full validation would still pass (from ``nbf``/``iat`` and
 ``exp``, ``max_token_age`` and the leeway) and the key-set snapshot whose key
@@ -15,11 +17,13 @@ verified it. A hit is returned only if
 
 Each validator has its own cache, so audience and scope decisions never leak
 between differently configured validators. Failures are never cached. The
-cache is bounded (``token_cache_size``); when full, the oldest entry goes.
+cache and the record of seen tokens are each bounded (``token_cache_size``);
+when full, the oldest entry goes.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -42,11 +46,16 @@ class CachedToken(NamedTuple):
 class TokenCache:
     """A bounded map from token to :class:`CachedToken`; safe to share between threads."""
 
-    __slots__ = ("_entries", "size")
+    __slots__ = ("_entries", "_seen", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._entries: dict[str, CachedToken] = {}
+        # FIFO eviction: an OrderedDict pops its oldest entry in O(1); a dict would rescan
+        # the slots its earlier pops left empty.
+        self._entries: OrderedDict[str, CachedToken] = OrderedDict()
+        # Tokens validated once: a token is remembered on its second full validation, so
+        # traffic of all-distinct tokens pays for this small record only.
+        self._seen: OrderedDict[str, None] = OrderedDict()
 
     def get(self, token: str, now: float) -> Claims | None:
         """The cached claims if a full validation would accept ``token`` now, else ``None``."""
@@ -58,14 +67,27 @@ class TokenCache:
         self._entries.pop(token, None)
         return None
 
+    def seen_before(self, token: str) -> bool:
+        """Whether ``token`` was validated in full before; records it otherwise."""
+        seen = self._seen
+        if seen.pop(token, False) is None:
+            return True
+        if len(seen) >= self.size:
+            try:  # noqa: SIM105 - faster than contextlib.suppress on this path
+                seen.popitem(last=False)
+            except KeyError:
+                pass  # emptied by another thread meanwhile
+        seen[token] = None
+        return False
+
     def put(self, token: str, entry: CachedToken) -> None:
         """Remember ``entry``, evicting the oldest entry when full."""
         entries = self._entries
         if len(entries) >= self.size:
             try:  # noqa: SIM105 - faster than contextlib.suppress on this path
-                entries.pop(next(iter(entries)), None)
-            except (StopIteration, RuntimeError):
-                pass  # emptied or resized by another thread meanwhile
+                entries.popitem(last=False)
+            except KeyError:
+                pass  # emptied by another thread meanwhile
         entries[token] = entry
 
     def clear(self) -> None:

@@ -276,7 +276,7 @@ class Validator:
         claims = Claims._adopt(payload, parsed.header)
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
-        if self._token_cache is not None:
+        if self._token_cache is not None and self._token_cache.seen_before(token):
             self._remember(token, claims, payload, source, key, now)
         return claims
 

@@ -38,7 +38,7 @@ def test_static_keys_are_always_ready() -> None:
 def test_the_prometheus_example_counts() -> None:
     pytest.importorskip("prometheus_client")
     exposition = load_example("prometheus_hooks").main()
-    assert 'jwtguard_tokens_validated_total{cached="false"} 1.0' in exposition
+    assert 'jwtguard_tokens_validated_total{cached="false"} 2.0' in exposition
     assert 'jwtguard_tokens_validated_total{cached="true"} 1.0' in exposition
     assert 'jwtguard_tokens_rejected_total{code="token_expired"} 1.0' in exposition
     assert 'jwtguard_tokens_rejected_total{code="malformed_token"} 1.0' in exposition

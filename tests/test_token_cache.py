@@ -33,25 +33,43 @@ def make(clock: FakeClock, **options: Any) -> jwtguard.Validator:
     )
 
 
+def cached(validator: jwtguard.Validator, token: str) -> jwtguard.Claims:
+    """Validate ``token`` until it is answered from the cache (remembered on its second validation)."""
+    validator.validate(token)
+    remembered = validator.validate(token)
+    assert validator.validate(token) is remembered
+    return remembered
+
+
 def test_a_repeated_token_is_answered_from_the_cache(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock)
     token = factory.mint()
     first = validator.validate(token)
-    assert validator.validate(token) is first
+    second = validator.validate(token)
+    assert second is not first  # the first validation only records the token ...
+    assert validator.validate(token) is second  # ... the second remembers it
+
+
+def test_distinct_tokens_are_only_recorded(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    for n in range(5):
+        validator.validate(factory.mint(sub=f"user-{n}"))
+    assert validator._token_cache is not None
+    assert len(validator._token_cache) == 0
 
 
 def test_the_cache_can_be_turned_off(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, token_cache_size=0)
     token = factory.mint()
-    assert validator.validate(token) is not validator.validate(token)
+    assert len({id(validator.validate(token)) for _ in range(3)}) == 3
 
 
 def test_expiry_between_hits(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, leeway=5)
     token = factory.mint(expires_in=60)
-    validator.validate(token)
+    hit = cached(validator, token)
     clock.advance(64.9)
-    validator.validate(token)
+    assert validator.validate(token) is hit
     clock.advance(0.1)
     with pytest.raises(jwtguard.ExpiredTokenError):
         validator.validate(token)
@@ -60,8 +78,10 @@ def test_expiry_between_hits(clock: FakeClock, factory: TokenFactory) -> None:
 def test_max_token_age_between_hits(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, leeway=0, max_token_age=100)
     token = factory.mint()
-    validator.validate(token)
-    clock.advance(101)
+    hit = cached(validator, token)
+    clock.advance(99)
+    assert validator.validate(token) is hit
+    clock.advance(2)
     with pytest.raises(jwtguard.InvalidTokenError):
         validator.validate(token)
 
@@ -78,7 +98,7 @@ def test_a_not_yet_valid_token_is_rejected_then_accepted(clock: FakeClock, facto
 def test_a_token_differing_by_one_character_is_validated_in_full(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock)
     token = factory.mint()
-    validator.validate(token)
+    cached(validator, token)
     head, payload, signature = token.split(".")
     flipped = "A" if signature[0] != "A" else "B"
     for other in (f"{head}.{payload}.{flipped}{signature[1:]}", token + "A", token[:-1]):
@@ -88,7 +108,7 @@ def test_a_token_differing_by_one_character_is_validated_in_full(clock: FakeCloc
 
 def test_decisions_are_not_shared_between_validators(clock: FakeClock, factory: TokenFactory) -> None:
     token = factory.mint(scope="read")
-    make(clock).validate(token)
+    cached(make(clock), token)
     with pytest.raises(jwtguard.InsufficientScopeError):
         make(clock, required_scopes=["write"]).validate(token)
     with pytest.raises(jwtguard.InvalidTokenError):
@@ -109,17 +129,18 @@ def test_the_cache_is_bounded(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, token_cache_size=2)
     tokens = [factory.mint(sub=f"user-{n}") for n in range(5)]
     for token in tokens:
-        validator.validate(token)
+        cached(validator, token)
     assert validator._token_cache is not None
     assert len(validator._token_cache) == 2
-    newest = validator.validate(tokens[-1])
-    assert validator.validate(tokens[-1]) is newest
+    assert len(validator._token_cache._seen) <= 2
+    cached(validator, tokens[-1])
 
 
 def test_a_custom_time_check_disables_the_cache(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, claim_checks={"exp": lambda exp: exp > time.time()})
     token = factory.mint(exp=time.time() + 3600)
-    assert validator.validate(token) is not validator.validate(token)
+    claims = {id(validator.validate(token)) for _ in range(3)}
+    assert len(claims) == 3
 
 
 @pytest.fixture
@@ -132,7 +153,7 @@ def test_a_removed_key_ends_its_cached_tokens(rotating: LocalIssuer, clock: Fake
     validator = rotating.validator()
     old_kid = rotating.signing_key.kid
     old_token = rotating.token()
-    validator.validate(old_token)
+    cached(validator, old_token)
     rotating.rotate()
     rotating.retire(old_kid)
     validator.validate(rotating.token())  # an unknown kid: the key set is refetched, without the old key
@@ -145,7 +166,7 @@ def test_a_removed_key_ends_its_cached_tokens(rotating: LocalIssuer, clock: Fake
 def test_cached_tokens_go_back_to_full_validation_when_keys_age(rotating: LocalIssuer, clock: FakeClock) -> None:
     validator = rotating.validator(cache_max_age=600)
     token = rotating.token()
-    first = validator.validate(token)
+    first = cached(validator, token)
     clock.advance(600)
     assert validator.validate(token) is not first  # a full validation ran, with a refreshed key set
     assert rotating.jwks_fetches == 2
