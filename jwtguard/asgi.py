@@ -88,8 +88,8 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
 
 def _authorization(headers: Iterable[Any]) -> list[str]:
     try:
-        return [bytes(value).decode("latin-1") for name, value in headers if bytes(name).lower() == b"authorization"]
-    except (TypeError, ValueError):  # not a (bytes, bytes) pair: never a 500
+        return [value.decode("latin-1") for name, value in headers if name.lower() == b"authorization"]
+    except (TypeError, ValueError, AttributeError):  # not a (bytes, bytes) pair: never a 500
         raise InvalidRequestError("malformed_authorization") from None
 
 

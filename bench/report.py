@@ -1,0 +1,458 @@
+"""Turn the benchmark results into ``docs/performance.md`` (tables, targets, profile) and a chart."""
+
+# The page is typeset: the multiplication sign, dashes and the minus sign are meant.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# -- targets of issue 5 -------------------------------------------------------------------
+
+FRESH_VS_MINIMAL = 1.2
+JWKS_CLIENT_SPEEDUP = 3.0
+REPEATED_US = 1.5
+HTTP_TARGETS = {
+    ("starlette", "jwtguard, repeated token"): 0.93,
+    ("flask", "jwtguard, repeated token"): 0.95,
+    ("starlette", "jwtguard, distinct tokens"): 0.5,
+}
+
+
+def _spread(summary: dict[str, float], fmt: str, unit: str = "", *, iqr: bool = False) -> str:
+    low, high = (summary["q1"], summary["q3"]) if iqr else (summary["min"], summary["max"])
+    return f"{summary['median']:{fmt}}{unit} ({low:{fmt}}–{high:{fmt}})"
+
+
+def _us(summary: dict[str, float] | None, *, iqr: bool = True) -> str:
+    """Micro results: median and interquartile range."""
+    if summary is None:
+        return "—"
+    fmt = ".2f" if summary["median"] < 10 else ".1f"
+    return _spread(summary, fmt, iqr=iqr)
+
+
+def _times(summary: dict[str, float] | None, *, iqr: bool = True) -> str:
+    return "—" if summary is None else _spread(summary, ".2f", "×", iqr=iqr)
+
+
+def _met(ok: bool) -> str:
+    return "✅ met" if ok else "❌ not met"
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) rows for every target the results cover."""
+    rows: list[tuple[str, str, str]] = []
+    micro = results.get("micro")
+    if micro:
+        for alg in micro["algorithms"]:
+            ratio = alg["ratios"]["fresh_vs_minimal"]
+            rows.append(
+                (
+                    f"{alg['alg']} fresh token ≤ {FRESH_VS_MINIMAL}× of (b) minimal parse + verify",
+                    _times(ratio),
+                    _met(ratio["median"] <= FRESH_VS_MINIMAL),
+                )
+            )
+        for alg in micro["algorithms"]:
+            speedup = alg["ratios"].get("jwks_client_vs_remote")
+            if speedup is not None:
+                static = alg["ratios"]["jwks_client_vs_fresh"]["median"]
+                rows.append(
+                    (
+                        f"{alg['alg']} ≥ {JWKS_CLIENT_SPEEDUP:g}× faster than PyJWT + `PyJWKClient`",
+                        f"{_times(speedup)} (static keys: {static:.2f}×)",
+                        _met(speedup["median"] >= JWKS_CLIENT_SPEEDUP),
+                    )
+                )
+        for alg in micro["algorithms"]:
+            repeated = alg["us"]["jwtguard_repeated"]
+            rows.append(
+                (
+                    f"{alg['alg']} repeated token ≤ {REPEATED_US} µs",
+                    _us(repeated) + " µs",
+                    _met(repeated["median"] <= REPEATED_US),
+                )
+            )
+    http = results.get("http")
+    if http:
+        for (framework, variant), floor in HTTP_TARGETS.items():
+            row = next(r for r in http["rows"] if r["framework"] == framework and r["variant"] == variant)
+            rows.append(
+                (
+                    f"{framework.capitalize()}, {variant.removeprefix('jwtguard, ')}: ≥ {floor}× of no auth",
+                    _times(row["ratio"], iqr=False) + " ᵐ",
+                    _met(row["ratio"]["median"] >= floor),
+                )
+            )
+    return rows
+
+
+# -- markdown -------------------------------------------------------------------------------
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> list[str]:
+    header = list(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    machine = results["machine"]
+    versions = machine["versions"]
+    load = machine.get("load_average_at_start")
+    rows = [
+        ("date", machine["date"]),
+        ("CPU", f"{machine['cpu']}, {machine['cores']} cores ({machine['system']})"),
+        ("Python", machine["python"]),
+        ("cryptography", f"{versions['cryptography']} ({machine['openssl']})"),
+        ("PyJWT", versions["PyJWT"]),
+        ("jwtguard", versions["jwtguard"]),
+        (
+            "servers",
+            f"uvicorn {versions['uvicorn']} ({machine['uvicorn_stack']}), starlette {versions['starlette']}, "
+            f"gunicorn {versions['gunicorn']}, Flask {versions['Flask']}",
+        ),
+        (
+            "load generator",
+            results.get("http", {}).get("load_generator", "—")
+            + (
+                f" ({machine['wrk']})"
+                if machine.get("wrk") and results.get("http", {}).get("load_generator") == "wrk"
+                else ""
+            ),
+        ),
+        ("load average before the run", ", ".join(str(value) for value in load) if load else "—"),
+    ]
+    for part, share in results.get("foreign_cpu", {}).items():
+        if share is not None:
+            rows.append((f"other processes' CPU during {part}", f"{share:.0%} of all cores"))
+    return _table(("", ""), rows)
+
+
+def _noise_note(results: dict[str, Any]) -> list[str]:
+    shares = [share for share in results.get("foreign_cpu", {}).values() if share is not None]
+    busy = max(shares, default=0.0)
+    if busy < 0.1:
+        return []
+    return [
+        f"> **Noisy machine.** Other processes used up to {busy:.0%} of the CPU during this run (the machine is "
+        "shared with other jobs). Ratios are taken within a round, so both sides of a ratio see the same load, "
+        "but absolute µs and req/s are pessimistic and the spreads wide. Re-run on a quiet machine for "
+        "publishable absolute numbers.",
+        "",
+    ]
+
+
+def _micro(micro: dict[str, Any]) -> list[str]:
+    rows = []
+    for alg in micro["algorithms"]:
+        us, ratios = alg["us"], alg["ratios"]
+        rows.append(
+            (
+                alg["alg"],
+                _us(us["floor"]),
+                _us(us["minimal"]),
+                f"**{_us(us['jwtguard_fresh'])}**",
+                _times(ratios["fresh_vs_floor"]),
+                _times(ratios["fresh_vs_minimal"]),
+                _us(us["pyjwt"]),
+                _times(ratios["pyjwt_vs_fresh"]),
+                f"**{_us(us['jwtguard_repeated'])}**",
+            )
+        )
+    lines = [
+        f"µs per call, median of {micro['rounds']} interleaved rounds (interquartile range in brackets). "
+        f"Fresh: a pool of {micro['algorithms'][0]['fresh_tokens']} distinct tokens, walked in order, "
+        f"1/{micro.get('chunks', 1)} of it per round, each signature verified (every call misses the "
+        f"{micro['algorithms'][0]['token_cache_size']}-entry token cache, checked before timing); repeated: "
+        f"one token {micro['repeated_calls']} times per round.",
+        "",
+        *_table(
+            (
+                "alg",
+                "(a) floor",
+                "(b) minimal",
+                "jwtguard fresh",
+                "÷ (a)",
+                "÷ (b)",
+                "(c) PyJWT",
+                "PyJWT ÷ jwtguard",
+                "jwtguard repeated",
+            ),
+            rows,
+        ),
+    ]
+    jwks_rows = []
+    for alg in micro["algorithms"]:
+        us, ratios = alg["us"], alg["ratios"]
+        if "pyjwt_jwks_client" in us:
+            jwks_rows.append(
+                (
+                    alg["alg"],
+                    _us(us["pyjwt_jwks_client"]),
+                    _us(us["jwtguard_remote"]),
+                    _times(ratios["jwks_client_vs_remote"]),
+                    _times(ratios["remote_vs_minimal"]),
+                )
+            )
+    if jwks_rows:
+        lines += [
+            "Keys from a JWKS URL (a `LocalServer` on 127.0.0.1), steady state: PyJWT's `PyJWKClient` "
+            "(JWK set cached) + `jwt.decode` against a `Validator(jwks_uri=…)`. "
+            f"JWKS requests while timing: {micro['jwks_fetches_while_timing']}.",
+            "",
+            *_table(
+                ("alg", "PyJWT + PyJWKClient", "jwtguard, remote keys", "PyJWKClient ÷ jwtguard", "jwtguard ÷ (b)"),
+                jwks_rows,
+            ),
+        ]
+    return lines
+
+
+def _generator(name: str) -> str:
+    if name == "wrk":
+        return "`wrk -t1` (one thread: the server has the other core) with `bench/wrk_rotate.lua`"
+    return (
+        "the Python fallback (keep-alive sockets in threads; slower than the servers, so these ratios "
+        "understate jwtguard's cost — install wrk)"
+    )
+
+
+def _http(http: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            f"{row['framework'].capitalize()} ({row['server']}, {row['connections']} connections)",
+            row["variant"],
+            _spread(row["rps"], ",.0f"),
+            _times(row["ratio"], iqr=False) if row["variant"] != "no auth" else "1×",
+        )
+        for row in http["rows"]
+    ]
+    return [
+        f"Requests per second, median of {http['rounds']} interleaved rounds of {http['duration']} s each "
+        f"(min–max), load generator: {_generator(http['load_generator'])}. "
+        f"Distinct tokens: a pool of {http['distinct_tokens']} tokens, more than the validator's cache, sent "
+        "in turn so every request verifies a signature. Every response was a 2xx; each guarded server first "
+        "answered 401 to no token and to a forged one. The issuer saw "
+        f"{http['issuer_jwks_fetches']} JWKS fetches in all (one per guarded server process). gunicorn's sync "
+        "worker closes the connection after each response, so every Flask request also pays a TCP handshake.",
+        "",
+        *_table(("server", "variant", "req/s", "× no auth"), rows),
+    ]
+
+
+def _keyset(keyset: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            row["scenario"],
+            row["callers"],
+            ", ".join(f"{count} {outcome}" for outcome, count in sorted(row["outcomes"].items())),
+            row["jwks_fetches"],
+            row["discovery_fetches"],
+            f"{row['seconds'] * 1000:.0f} ms",
+        )
+        for row in keyset["rows"]
+    ]
+    return [
+        "Fetches counted by the `LocalIssuer` itself. Cold start: a validator holding no keys gets all callers "
+        "at once. Flood: tokens naming random `kid`s hit a warmed-up validator (unknown-`kid` refetches are "
+        "rate-limited by `unknown_kid_cooldown`, 30 s by default; PyJWT's `PyJWKClient` has a 30 s "
+        "`cooldown_duration` counted from its last fetch, here the warm-up).",
+        "",
+        *_table(("scenario", "callers", "outcome", "JWKS fetches", "discovery fetches", "wall time"), rows),
+    ]
+
+
+def _breakdown(alg: dict[str, Any]) -> list[tuple[str, str, str]]:
+    us = {name: summary["median"] for name, summary in alg["us"].items()}
+    diffs = {name: summary["median"] for name, summary in alg.get("differences_us", {}).items()}
+    fresh = us["jwtguard_fresh"]
+
+    def row(label: str, value: float | None) -> tuple[str, str, str]:
+        if value is None:
+            return (label, "—", "—")
+        return (label, f"{value:.1f}", f"{value / fresh:.0%}")
+
+    parse = us.get("jwtguard_parse")
+    cache = diffs.get("cache_insert")
+    rest = None
+    if parse is not None and "jwtguard_nocache" in us:
+        rest = us["jwtguard_nocache"] - us["pyjwt_alg"] - parse
+    return [
+        row("(a) signature verify in `cryptography` (the floor)", us["floor"]),
+        row("PyJWT's algorithm object around it (jwtguard verifies through it)", diffs.get("pyjwt_alg_overhead")),
+        row("jwtguard framing: strict split, base64url, JSON (`_jose.parse`)", parse),
+        ("for comparison: minimal framing, (b) − (a)", f"{diffs.get('minimal_framing', 0.0):.1f}", "—"),
+        row("header and claim checks, key lookup, `Claims` (the rest, by difference)", rest),
+        row("remembering the token (validated-token cache insert)", cache),
+        row("jwtguard fresh, total", fresh),
+    ]
+
+
+def _profile(micro: dict[str, Any]) -> list[str]:
+    profile = micro.get("profile")
+    rs256 = next((alg for alg in micro["algorithms"] if alg["alg"] == "RS256"), None)
+    lines: list[str] = []
+    if rs256 is not None:
+        lines += [
+            "Medians of the same run, RS256, fresh token (differences paired within each round):",
+            "",
+            *_table(("step", "µs", "share of jwtguard fresh"), _breakdown(rs256)),
+        ]
+    if profile:
+        lines += [
+            f"cProfile of `Validator.validate()` over {profile['calls']} fresh {profile['alg']} tokens, top "
+            f"functions by own time, per `validate()` call ({profile['us_per_call_unprofiled']:.1f} µs unprofiled, "
+            f"{profile['us_per_call_profiled']:.1f} µs under the profiler, which inflates small Python functions: "
+            "read the shares, not the absolute µs).",
+            "",
+            *_profile_table(profile),
+        ]
+    return lines
+
+
+def _profile_table(profile: dict[str, Any]) -> list[str]:
+    rows = [
+        (
+            f"`{row['function']}`",
+            f"{row['calls_per_op']:.2g}",
+            f"{row['own_us']:.2f}",
+            f"{row['cumulative_us']:.2f}",
+            f"{row['own_share']:.0%}",
+        )
+        for row in profile["top"]
+    ]
+    return _table(("function", "calls", "own µs", "cumulative µs", "own share"), rows)
+
+
+def _budget(http: dict[str, Any] | None, framework: str, variant: str) -> str:
+    """µs per request jwtguard may add and still meet the HTTP target, at the measured no-auth rate."""
+    target = HTTP_TARGETS.get((framework, variant))
+    if not http or target is None:
+        return "—"
+    plain = next(row for row in http["rows"] if row["framework"] == framework and row["variant"] == "no auth")
+    per_request_us = 1e6 / plain["rps"]["median"]
+    return f"≤ {per_request_us * (1 / target - 1):.1f} (≥ {target}× at {plain['rps']['median']:,.0f} req/s)"
+
+
+def _inprocess(section: dict[str, Any], http: dict[str, Any] | None) -> list[str]:
+    rows = []
+    baseline = {row["framework"]: row["us"]["median"] for row in section["rows"] if row["variant"] == "no auth"}
+    for row in section["rows"]:
+        plain = row["variant"] == "no auth"
+        rows.append(
+            (
+                row["framework"].capitalize(),
+                row["variant"],
+                _us(row["us"]),
+                "—" if plain else _us(row["added_us"]),
+                "—" if plain else _budget(http, row["framework"], row["variant"]),
+                "1×" if plain else f"{baseline[row['framework']] / row['us']['median']:.2f}×",
+            )
+        )
+    pieces = section.get("pieces_us", {})
+    lines = [
+        "The same apps called in-process (an awaited ASGI scope, a WSGI environ): no server, no sockets, "
+        f"so the cost jwtguard adds per request shows without network noise. Median of {section['rounds']} "
+        f"interleaved rounds of {section['calls']} requests (interquartile range); distinct tokens walk a pool "
+        f"of {section['distinct_tokens']}, more than the cache. *Budget*: what jwtguard may add per request "
+        "and still meet the HTTP target, given the server's measured no-auth rate above (a faster server "
+        "leaves less). The last column is the ratio for an app alone, without any server cost.",
+        "",
+        *_table(
+            ("app", "variant", "µs per request", "added by jwtguard, µs", "budget, µs", "app alone × no auth"), rows
+        ),
+    ]
+    if pieces:
+        lines += [
+            f"Of which, per request with the repeated token: `extract_bearer()` on its `Authorization` header "
+            f"{pieces['extract_bearer']:.2f} µs, `validate()` answered from the cache "
+            f"{pieces['validate_cached']:.2f} µs (medians of 9 passes).",
+            "",
+        ]
+    for profile in section.get("profiles", []):
+        lines += [
+            f"cProfile of {profile['case']} ({profile['calls']} requests, "
+            f"{profile['us_per_call_unprofiled']:.1f} µs per request unprofiled), top functions by own time:",
+            "",
+            *_profile_table(profile),
+        ]
+    return lines
+
+
+def markdown(results: dict[str, Any], chart: str | None) -> str:
+    """The whole ``docs/performance.md`` page."""
+    lines = [
+        "# Performance",
+        "",
+        "<!-- Generated by `python3 -m bench`: edit bench/report.py, not this file. -->",
+        "",
+        "How much a `jwtguard.Validator` costs per request, against the cryptographic floor, the least any "
+        "validator must do, PyJWT, and a framework serving requests without authentication. Run it yourself "
+        "(about four minutes on 2 cores; `--quick` is a smoke run of a few seconds):",
+        "",
+        "```sh",
+        'pip install -e ".[bench]"        # the servers (uvicorn[standard], gunicorn) and matplotlib for the chart',
+        "python3 -m bench                # writes docs/performance.md and docs/performance.png",
+        "python3 -m bench --quick        # smoke run: prints the tables, writes nothing",
+        "```",
+        "",
+        "Options: `--parts micro,inprocess,http,keyset`, `--algorithms RS256,ES256`, `--load wrk|python`, "
+        "`--output PATH`, `--no-chart`, `--json PATH` (raw results), `--render JSON` (rebuild this page from "
+        "them). See `bench/README.md`. Absolute numbers depend on the machine and on what else runs on it: "
+        "compare the ratios.",
+        "",
+    ]
+    if results["settings"]["quick"]:
+        lines += ["> **Quick (smoke) run**: a few calls per variant; the numbers mean nothing.", ""]
+    lines += ["## Machine", "", *_machine(results), *_noise_note(results)]
+    rows = targets(results)
+    if rows:
+        lines += [
+            "## Targets (issue 5)",
+            "",
+            *_table(("target", "measured: median (interquartile range; ᵐ min–max)", ""), rows),
+        ]
+    micro = results.get("micro")
+    if micro:
+        lines += [
+            "## Validation cost per token",
+            "",
+            "(a) floor: `cryptography`'s verify on the signing input with a loaded public key (PKCS#1 v1.5; "
+            "PSS with a digest-length salt; ECDSA after converting the raw `r||s` to DER; Ed25519). "
+            "(b) minimal: (a) plus `split('.')`, `base64.urlsafe_b64decode` with the padding fixed, and "
+            "`json.loads` of header and payload — no checks at all. (c) PyJWT: `jwt.decode` with a loaded key "
+            "object and the same checks (`iss`, `aud`, required `exp`, `nbf`, `iat`, 5 s leeway).",
+            "",
+            *_micro(micro),
+        ]
+    if results.get("http"):
+        lines += ["## HTTP throughput", "", *_http(results["http"])]
+    if results.get("inprocess"):
+        lines += ["## What jwtguard adds to a request", "", *_inprocess(results["inprocess"], results.get("http"))]
+    if results.get("keyset"):
+        lines += ["## Key-set fetches under load", "", *_keyset(results["keyset"])]
+    if chart:
+        lines += ["## Chart", "", f"![Validation cost and HTTP throughput ratios]({chart})", ""]
+    if micro:
+        lines += ["## Where the time goes", "", *_profile(micro)]
+    lines += [
+        "## Method",
+        "",
+        "- Micro: every variant runs once per round over its batch, in a shuffled order that changes every "
+        "round, with the garbage collector off during a pass and after one warm-up pass; times from "
+        "`time.perf_counter_ns`. Ratios are computed within each round, then the median is taken.",
+        "- Before timing, every variant must accept a valid token and reject one carrying another token's "
+        "signature, so each one really verifies.",
+        "- HTTP: four server processes (two frameworks × with/without jwtguard) on listening sockets bound "
+        "by the benchmark; the guarded apps get their keys from a local issuer by OIDC discovery, "
+        "once. The no-auth app gets the same `Authorization` header, so requests are alike byte for byte.",
+        "- In-process: the HTTP benchmark's own app modules (`bench/apps/`), called directly in interleaved "
+        "rounds; every response must be a 200.",
+        "- Numbers from another machine or another run are not comparable: compare the ratios.",
+        "",
+    ]
+    return "\n".join(lines)
