@@ -199,7 +199,10 @@ def build_case(alg: str, settings: Settings, jwks_server: LocalServer | None = N
     key = SigningKey.generate(alg, kid=f"bench-{alg.lower()}")
     factory = TokenFactory(ISSUER, AUDIENCE, key=key)
     cache_size = _cache_size(settings)
-    pool = settings.fresh_pool or cache_size + 1
+    # More than twice the cache: a validator remembers a token on its second full validation and
+    # records the tokens it saw once in a FIFO as large as the cache; a pool this size is walked
+    # round before any token comes back, so every fresh call misses both.
+    pool = settings.fresh_pool or 2 * cache_size + 1
     tokens = [factory.mint(scope="read:messages") for _ in range(pool)]
     options: dict[str, Any] = {
         "issuer": ISSUER,

@@ -28,7 +28,7 @@ class Settings:
     http_rounds: int = 5
     http_duration: float = 4.0
     http_warmup: float = 2.0
-    http_token_pool: int = 2_000
+    http_token_pool: int = 2_100
     http_cache_size: int | None = None  # None: the Validator's default in the apps
     http_connections: dict[str, int] = field(default_factory=lambda: {"starlette": 32, "flask": 8})
     load: str = "auto"  # "auto", "wrk" or "python"
@@ -51,7 +51,7 @@ class Settings:
             quick=True,
             micro_rounds=3,
             micro_chunks=1,
-            fresh_pool=24,
+            fresh_pool=40,
             micro_cache_size=16,
             repeated_calls=500,
             http_rounds=1,
