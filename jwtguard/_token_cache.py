@@ -25,12 +25,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from ._keys import KeySet
 from .claims import Claims
 
 __all__ = ["CachedToken", "TokenCache"]
+
+_V = TypeVar("_V")
 
 
 class CachedToken(NamedTuple):
@@ -69,26 +71,14 @@ class TokenCache:
 
     def seen_before(self, token: str) -> bool:
         """Whether ``token`` was validated in full before; records it otherwise."""
-        seen = self._seen
-        if seen.pop(token, False) is None:
+        if self._seen.pop(token, False) is None:
             return True
-        if len(seen) >= self.size:
-            try:  # noqa: SIM105 - faster than contextlib.suppress on this path
-                seen.popitem(last=False)
-            except KeyError:
-                pass  # emptied by another thread meanwhile
-        seen[token] = None
+        _add(self._seen, token, None, self.size)
         return False
 
     def put(self, token: str, entry: CachedToken) -> None:
         """Remember ``entry``, evicting the oldest entry when full."""
-        entries = self._entries
-        if len(entries) >= self.size:
-            try:  # noqa: SIM105 - faster than contextlib.suppress on this path
-                entries.popitem(last=False)
-            except KeyError:
-                pass  # emptied by another thread meanwhile
-        entries[token] = entry
+        _add(self._entries, token, entry, self.size)
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -96,3 +86,13 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _add(entries: OrderedDict[str, _V], token: str, value: _V, size: int) -> None:
+    """Insert ``token``, first evicting the oldest entry when ``entries`` holds ``size`` already."""
+    if len(entries) >= size:
+        try:  # noqa: SIM105 - faster than contextlib.suppress on this path
+            entries.popitem(last=False)
+        except KeyError:
+            pass  # emptied by another thread meanwhile
+    entries[token] = value

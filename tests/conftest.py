@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from fake_clock import FakeClock
 
 import jwtguard
 from jwtguard.testing import LocalIssuer, LocalServer, Response
@@ -28,6 +30,19 @@ def issuer(jwtguard_session_issuer: LocalIssuer) -> LocalIssuer:
     """The pytest plugin's session issuer, for the tests that only read from it (never rotate its keys)."""
     assert jwtguard_session_issuer.audience == "https://api.example.test"
     return jwtguard_session_issuer
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the test says so (starting at the real time)."""
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def own_issuer(clock: FakeClock) -> Iterator[LocalIssuer]:
+    """An issuer of this test's own, on ``clock``, that it may rotate, reroute, slow down or break."""
+    with LocalIssuer(clock=clock) as running:
+        yield running
 
 
 @pytest.fixture

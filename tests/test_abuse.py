@@ -53,18 +53,6 @@ FIFTY_MB = 50 * 1024 * 1024
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(time.time())
-
-
-@pytest.fixture
-def own_issuer(clock: FakeClock) -> Iterator[LocalIssuer]:
-    """An issuer this test may reroute or slow down."""
-    with LocalIssuer(clock=clock) as issuer:
-        yield issuer
-
-
-@pytest.fixture
 def attacker() -> Iterator[LocalServer]:
     """Somewhere a fetch must never go; it would serve keys that work, to make the point."""
     with LocalServer() as server:

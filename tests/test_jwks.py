@@ -6,7 +6,6 @@ import asyncio
 import secrets
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from fake_clock import FakeClock
@@ -18,18 +17,6 @@ from jwtguard.testing import LocalIssuer, LocalServer, Request, Response
 
 DISCOVERY = "/.well-known/openid-configuration"
 JWKS = "/.well-known/jwks.json"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(time.time())
-
-
-@pytest.fixture
-def own_issuer(clock: FakeClock) -> Iterator[LocalIssuer]:
-    """An issuer this test may rotate or break."""
-    with LocalIssuer(clock=clock) as issuer:
-        yield issuer
 
 
 def expect_error(validator: jwtguard.Validator, token: str) -> jwtguard.AuthError:
