@@ -19,7 +19,12 @@ from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse, error_response
 from .validator import Validator
 
-__all__ = ["Guard", "Route"]
+__all__ = ["CLAIMS_KEY", "VALIDATOR_KEY", "Guard", "Route"]
+
+#: Where middleware leave the validated :class:`~jwtguard.Claims` (ASGI scope, WSGI environ).
+CLAIMS_KEY = "jwtguard.claims"
+#: The :class:`~jwtguard.Validator` that produced them: claims are reused only by the same validator.
+VALIDATOR_KEY = "jwtguard.validator"
 
 
 class Route(enum.Enum):

@@ -8,14 +8,17 @@ This is the only module in the core that touches the network.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import ipaddress
 import json
+import socket
+import ssl
+import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from typing import IO, Any
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from .errors import ConfigurationError
 
@@ -74,63 +77,89 @@ def _origin(url: str) -> tuple[str, str | None, int | None]:
     return parts.scheme, parts.hostname, parts.port
 
 
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    max_redirections = 3
-
-    def redirect_request(
-        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        if _origin(newurl) != _origin(req.full_url):
-            raise FetchError("redirect_to_other_origin", code)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-# No proxy handler: key sets are fetched directly (set one up outside if needed
-# with a custom fetcher); environment proxies would silently reroute loopback.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _SameOriginRedirects())
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 3
+_TLS = ssl.create_default_context()
 
 
 def get_json(url: str, settings: HttpSettings, deadline: float | None = None) -> Any:
     """GET ``url`` and decode its JSON body, all before ``deadline`` (``time.monotonic()``).
 
+    Redirects are followed within the same origin only (at most three). No proxy
+    is used: environment proxies would silently reroute the fetch.
+
     Raises:
-        FetchError: network error, timeout, non-2xx status, a body larger than
-            ``settings.max_bytes``, or a body that is not JSON.
+        FetchError: network error, timeout, non-2xx status, a redirect to another
+            origin, a body larger than ``settings.max_bytes``, or a body that is not JSON.
     """
     if deadline is None:
         deadline = time.monotonic() + settings.timeout
+    for _ in range(_MAX_REDIRECTS + 1):
+        status, location, body = _get(url, settings, deadline)
+        if status in _REDIRECTS and location:
+            target = urljoin(url, location)
+            if _origin(target) != _origin(url):
+                raise FetchError("redirect_to_other_origin", status)
+            url = target
+            continue
+        if not 200 <= status < 300:
+            raise FetchError("http_status", status)
+        try:
+            return json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
+            raise FetchError("invalid_json") from None
+    raise FetchError("too_many_redirects")
+
+
+def _get(url: str, settings: HttpSettings, deadline: float) -> tuple[int, str | None, bytes]:
+    """One GET; a watchdog closes the socket at ``deadline``, so no server can hold it longer."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise FetchError("timeout")
-    # The scheme was checked by check_url (https, or http for loopback / opt-in).
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": _USER_AGENT})  # noqa: S310
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=remaining, context=_TLS)
+    else:  # http, allowed by check_url for loopback hosts or by an explicit opt-in
+        conn = http.client.HTTPConnection(host, port, timeout=remaining)
+    expired = threading.Event()
+
+    def abort() -> None:
+        expired.set()
+        sock = conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    # Socket timeouts bound each wait; the watchdog bounds them all (a server trickling
+    # one byte a second never times out a single read).
+    watchdog = threading.Timer(remaining, abort)
+    watchdog.daemon = True
+    watchdog.start()
     try:
-        with _OPENER.open(request, timeout=remaining) as response:
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > settings.max_bytes:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target, headers={"Accept": "application/json", "User-Agent": _USER_AGENT})
+        response = conn.getresponse()
+        if response.status in _REDIRECTS or not 200 <= response.status < 300:
+            return response.status, response.getheader("Location"), b""
+        length = response.getheader("Content-Length")
+        if length is not None and length.isdigit() and int(length) > settings.max_bytes:
+            raise FetchError("response_too_large")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.read(65536):
+            size += len(chunk)
+            if size > settings.max_bytes:
                 raise FetchError("response_too_large")
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                if time.monotonic() > deadline:
-                    raise FetchError("timeout")
-                chunk = response.read1(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > settings.max_bytes:
-                    raise FetchError("response_too_large")
-                chunks.append(chunk)
+            chunks.append(chunk)
+        if expired.is_set():
+            raise FetchError("timeout")
+        return response.status, None, b"".join(chunks)
     except FetchError:
         raise
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise FetchError("http_status", exc.code) from None
-    except TimeoutError:
-        raise FetchError("timeout") from None
-    except (OSError, ValueError, urllib.error.URLError):
-        raise FetchError("network_error") from None
-    try:
-        return json.loads(b"".join(chunks).decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise FetchError("invalid_json") from None
+    except (OSError, http.client.HTTPException, ValueError):
+        raise FetchError("timeout" if expired.is_set() or time.monotonic() >= deadline else "network_error") from None
+    finally:
+        watchdog.cancel()
+        conn.close()

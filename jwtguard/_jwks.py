@@ -5,22 +5,28 @@
 an explicit ``jwks_uri``) and keeps it fresh with the policy described in
 :mod:`jwtguard._keycache`.
 
-How a fetch runs: every fetch executes in a small shared worker pool. The
-first caller that needs one submits it; every other caller, thread or asyncio
-task, waits on the same future (single flight). Sync callers block on it,
-async callers await it without blocking the event loop. Waiting is bounded by
-the fetch timeout plus a small margin: a hung endpoint costs a request at most
-that long, and is then recorded as a failure.
+How a fetch runs: the first caller that needs one starts it in a thread of its
+own; every other caller, thread or asyncio task, waits on the same future
+(single flight, so one issuer never has more than one fetch running, and a
+slow issuer never delays another's). Sync callers block on it, async callers
+await it without blocking the event loop. The fetch itself is bounded by the
+timeout (a watchdog closes its socket), and so is every wait: a hung endpoint
+costs a request at most the timeout plus a small margin, and is recorded as a
+failure. After ``os.fork()`` the child starts with fresh locks and no fetch
+under way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +41,10 @@ __all__ = ["KeySetStatus", "RemoteKeySource", "StaticKeySource", "discovery_flow
 
 logger = logging.getLogger("jwtguard")
 
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jwtguard-fetch")
 _WAIT_MARGIN = 0.5
+# concurrent.futures.TimeoutError is the builtin only from Python 3.11 on.
+_WAIT_TIMEOUT = (TimeoutError, concurrent.futures.TimeoutError)
+_SOURCES: weakref.WeakSet[RemoteKeySource] = weakref.WeakSet()
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,7 @@ class RemoteKeySource:
         self._cache = KeyCache(policy)
         self._lock = threading.Lock()
         self._inflight: Future[None] | None = None
+        _SOURCES.add(self)
         #: How many fetches of the key set (and discovery document) were started.
         self.fetch_count = 0
 
@@ -239,7 +248,8 @@ class RemoteKeySource:
             self._cache.started(step, now)
             self._inflight = Future()
             self.fetch_count += 1
-            _POOL.submit(self._run_fetch, self._inflight)
+            name = "jwtguard-fetch"
+            threading.Thread(target=self._run_fetch, args=(self._inflight,), name=name, daemon=True).start()
         return self._inflight
 
     def _timed_out(self, future: Future[None]) -> None:
@@ -280,7 +290,7 @@ class RemoteKeySource:
     def _wait_sync(self, future: Future[None]) -> None:
         try:
             future.result(timeout=self._wait)
-        except TimeoutError:
+        except _WAIT_TIMEOUT:
             self._timed_out(future)
 
     async def _wait_async(self, future: Future[None]) -> None:
@@ -326,3 +336,14 @@ def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str
         ValueError: ``jwks`` is not a JWKS document.
     """
     return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))
+
+
+def _after_fork_in_child() -> None:
+    # A lock held, or a fetch running, in another thread of the parent does not exist here.
+    for source in list(_SOURCES):
+        source._lock = threading.Lock()
+        source._inflight = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -77,7 +77,7 @@ def _load(jwk: Mapping[str, Any], allowed: Mapping[str, AlgorithmSpec], symmetri
     key_ops = jwk.get("key_ops")
     if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
         return None
-    if alg is not None and alg not in allowed:
+    if alg is not None and (not isinstance(alg, str) or alg not in allowed):
         return None
     spec = next((s for s in allowed.values() if s.kty == kty and (alg is None or s.name == alg)), None)
     if spec is None or (spec.symmetric and not symmetric_ok):

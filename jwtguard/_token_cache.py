@@ -8,7 +8,8 @@ tokens pays). Then the :class:`~jwtguard.Validator` stores its
 :class:`~jwtguard.Claims` under the exact token string, with the time window
 in which the same full validation would still pass (from ``nbf``/``iat`` and
 ``exp``, ``max_token_age`` and the leeway) and the key-set snapshot whose key
-verified it. A hit is returned only if
+verified it. A hit is returned only if (and the validator then runs the users'
+``claim_checks`` predicates again, as they may depend on state)
 
 * the clock is inside that window (time-based claims re-checked on each hit),
 * the issuer's key set is still that very snapshot and fresh: a refresh (which
@@ -79,6 +80,10 @@ class TokenCache:
     def put(self, token: str, entry: CachedToken) -> None:
         """Remember ``entry``, evicting the oldest entry when full."""
         _add(self._entries, token, entry, self.size)
+
+    def discard(self, token: str) -> None:
+        """Forget ``token``."""
+        self._entries.pop(token, None)
 
     def clear(self) -> None:
         """Forget every entry."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from ._guard import Guard, Route
+from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
 from .bearer import is_preflight
 from .claims import Claims
 from .errors import AuthError, InvalidRequestError, MissingTokenError
@@ -32,8 +32,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: The scope key holding the validated :class:`~jwtguard.Claims` (``None`` when anonymous).
-CLAIMS_KEY = "jwtguard.claims"
 # Messages after which an error can no longer be answered.
 _STARTED = {"http.response.start", "websocket.accept", "websocket.close", "websocket.http.response.start"}
 
@@ -185,6 +183,7 @@ class JWTGuardMiddleware:
             else:
                 claims = await self.validator.avalidate(token)
                 scope[CLAIMS_KEY] = scope["auth"] = claims
+                scope[VALIDATOR_KEY] = self.validator
                 scope["user"] = TokenUser(claims)
             await self.app(scope, receive, tracking_send)
         except AuthError as exc:

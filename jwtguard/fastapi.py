@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from ._guard import CLAIMS_KEY, VALIDATOR_KEY
 from .bearer import extract_bearer
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
@@ -29,9 +30,6 @@ from .responses import ErrorResponse, error_response
 from .validator import Validator
 
 __all__ = ["JWTBearer", "JWTBearerError", "install_error_handler"]
-
-# Where jwtguard.asgi.JWTGuardMiddleware leaves the claims it validated (adapters do not import each other).
-_CLAIMS_KEY = "jwtguard.claims"
 
 
 class JWTBearerError(HTTPException):
@@ -88,10 +86,13 @@ class JWTBearer(SecurityBase):
 
     async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Claims | None:
         try:
-            claims = request.scope.get(_CLAIMS_KEY)
-            if not isinstance(claims, Claims):  # not already validated by JWTGuardMiddleware
+            scope = request.scope
+            claims = scope.get(CLAIMS_KEY)
+            # Reuse only what this very validator accepted (JWTGuardMiddleware, or another
+            # JWTBearer of the same validator): another validator may check less.
+            if not isinstance(claims, Claims) or scope.get(VALIDATOR_KEY) is not self.validator:
                 claims = await self.validator.avalidate(extract_bearer(request.headers.getlist("authorization")))
-                request.scope[_CLAIMS_KEY] = claims
+                scope[CLAIMS_KEY], scope[VALIDATOR_KEY] = claims, self.validator
             self.validator.require_scopes(claims, *security_scopes.scopes)
         except MissingTokenError as exc:
             if self.auto_error:

@@ -155,6 +155,7 @@ class JWTGuard:
         realm = self._realm if self._realm is not None else app.config["JWTGUARD_REALM"]
         validator = self._validator if self._validator is not None else _validator_from_config(app.config)
         app.extensions["jwtguard"] = _State(validator, realm, meta)
+        app.register_error_handler(AuthError, _render_auth_error)
         if meta is not None:
             body = meta.body()
             app.add_url_rule(
@@ -214,9 +215,19 @@ def _rejecting() -> Iterator[Validator]:
     try:
         yield state.validator
     except AuthError as error:
-        meta = state.resource_metadata
-        answer = error_response(error, state.realm, resource_metadata=meta.url if meta else None)
-        raise _BY_STATUS.get(answer.status, AuthHTTPError)(error, answer) from error
+        raise _http_error(error, state) from error
+
+
+def _http_error(error: AuthError, state: _State) -> AuthHTTPError:
+    meta = state.resource_metadata
+    answer = error_response(error, state.realm, resource_metadata=meta.url if meta else None)
+    return _BY_STATUS.get(answer.status, AuthHTTPError)(error, answer)
+
+
+def _render_auth_error(error: AuthError) -> AuthHTTPError:
+    """An ``AuthError`` raised by a view (``validator.require_scopes(...)``) gets its own answer, not a 500."""
+    state = current_app.extensions["jwtguard"]
+    return _http_error(error, state)
 
 
 def _token(optional: bool) -> str | None:

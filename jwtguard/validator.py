@@ -131,7 +131,7 @@ class Validator:
         required_scopes: str | Sequence[str] = (),
         max_token_age: float | None = None,
         token_types: Collection[str | None] = DEFAULT_TOKEN_TYPES,
-        required_claims: Collection[str] = (),
+        required_claims: str | Sequence[str] = (),
         claim_checks: Mapping[str, ClaimPredicate | None] | None = None,
         max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
         token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE,
@@ -164,16 +164,17 @@ class Validator:
         self.max_token_size = max_token_size
         self.max_token_age = _seconds(max_token_age, "max_token_age", optional=True)
         checks = dict(claim_checks or {})
-        self._checks = tuple(
-            build_table(
-                leeway=self.leeway,
-                audiences=self.audiences,
-                authorized_parties=self.authorized_parties,
-                max_token_age=self.max_token_age,
-                required_claims=tuple(required_claims),
-                claim_checks=checks,
-            ).values()
+        table = build_table(
+            leeway=self.leeway,
+            audiences=self.audiences,
+            authorized_parties=self.authorized_parties,
+            max_token_age=self.max_token_age,
+            required_claims=_strings(required_claims, "required_claims"),
+            claim_checks=checks,
         )
+        self._checks = tuple(table.values())
+        # Users' predicates may depend on state (a revocation list): they run again on every cache hit.
+        self._predicates = tuple(table[name] for name, predicate in checks.items() if predicate is not None)
         if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or token_cache_size < 0:
             raise ConfigurationError("token_cache_size must be an integer >= 0")
         # A user predicate on a time claim may depend on the time: such tokens are never cached.
@@ -181,6 +182,8 @@ class Validator:
         self._token_cache = TokenCache(token_cache_size) if token_cache_size and not custom_time_check else None
         self._clock = clock
         self._hooks = hooks
+        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int) or max_response_size < 1:
+            raise ConfigurationError("max_response_size must be a positive integer (bytes)")
         settings = _http.HttpSettings(
             timeout=_seconds(timeout, "timeout") or 0.0,
             max_bytes=max_response_size,
@@ -208,7 +211,7 @@ class Validator:
                 raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
             try:
                 source = static_source(issuer, document, names)
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 raise ConfigurationError(f"jwks: {exc}") from None
             if not source.status().loaded:
                 raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(names)}")
@@ -345,8 +348,17 @@ class Validator:
     def _from_cache(self, token: object) -> Claims | None:
         if self._token_cache is None or type(token) is not str:
             return None
-        claims = self._token_cache.get(token, self._clock())
-        if claims is not None and self._hooks is not None:
+        now = self._clock()
+        claims = self._token_cache.get(token, now)
+        if claims is None:
+            return None
+        try:
+            for check in self._predicates:
+                check(claims, now)
+        except AuthError:
+            self._token_cache.discard(token)
+            return None  # the full validation that follows refuses it, logged and counted
+        if self._hooks is not None:
             call_safely(self._hooks.on_validated, claims, cached=True)
         return claims
 

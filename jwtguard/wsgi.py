@@ -16,7 +16,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from ._guard import Guard, Route
+from ._guard import CLAIMS_KEY, Guard, Route
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
@@ -28,9 +28,6 @@ Environ: TypeAlias = dict[str, Any]
 ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType]
 StartResponse: TypeAlias = Callable[..., Callable[[bytes], object]]
 WSGIApp: TypeAlias = Callable[[Environ, StartResponse], Iterable[bytes]]
-
-#: The ``environ`` key holding the validated :class:`~jwtguard.Claims` (``None`` when anonymous).
-CLAIMS_KEY = "jwtguard.claims"
 
 
 def get_claims(environ: Environ) -> Claims:

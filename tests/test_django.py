@@ -134,6 +134,20 @@ class NoScopesView(APIView):
         return Response({})
 
 
+@require_token()
+def admin_only(request: HttpRequest) -> JsonResponse:
+    get_validator().require_scopes(request.auth, "admin")  # raised by the view itself
+    return JsonResponse({})
+
+
+def plain_admin_only(request: HttpRequest) -> JsonResponse:
+    claims = getattr(request, "auth", None)
+    if claims is None:
+        raise jwtguard.MissingTokenError()
+    get_validator().require_scopes(claims, "admin")
+    return JsonResponse({})
+
+
 urls = types.ModuleType("test_django_urls")
 urls.urlpatterns = [  # type: ignore[attr-defined]
     *example.urls.urlpatterns,
@@ -146,6 +160,8 @@ urls.urlpatterns = [  # type: ignore[attr-defined]
     path("drf/optional", OptionalView.as_view()),
     path("drf/no-scopes", NoScopesView.as_view()),
     path("cbv", MessageCreate.as_view()),
+    path("admin-only", admin_only),
+    path("plain-admin-only", plain_admin_only),
 ]
 
 REST_FRAMEWORK = {
@@ -633,3 +649,15 @@ def test_failures_log_codes_never_tokens(
     assert "token_expired" in caplog.text
     assert token not in caplog.text
     assert token.split(".")[1] not in caplog.text
+
+
+def test_an_auth_error_raised_by_a_view_is_answered(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    token = bearer(issuer.token(scope=SCOPE))
+    with guard(validator):
+        decorated = Client().get("/admin-only", headers=token)
+    with guard(validator), override_settings(MIDDLEWARE=MIDDLEWARE):
+        through_middleware = Client().get("/plain-admin-only", headers=token)
+    for response in (decorated, through_middleware):
+        assert response.status_code == 403
+        assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+        assert 'scope="admin"' in response.headers["WWW-Authenticate"]

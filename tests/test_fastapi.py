@@ -11,7 +11,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from starlette.responses import JSONResponse
 
 import jwtguard
-from jwtguard.asgi import CLAIMS_KEY, JWTGuardMiddleware
+from jwtguard.asgi import JWTGuardMiddleware
 from jwtguard.fastapi import JWTBearer, JWTBearerError, install_error_handler
 from jwtguard.resource_metadata import ProtectedResourceMetadata
 from jwtguard.testing import LocalIssuer
@@ -178,7 +178,17 @@ def test_reuses_claims_validated_by_the_middleware(validator: jwtguard.Validator
     assert len(calls) == 2
 
 
-def test_claims_key_matches_the_asgi_middleware() -> None:
-    import jwtguard.fastapi
+def test_claims_of_another_validator_are_never_reused(issuer: LocalIssuer) -> None:
+    public = issuer.validator()
+    admin = issuer.validator(audience="https://admin.example.test", required_scopes=["admin"])
+    app = FastAPI(dependencies=[Depends(JWTBearer(public))])
 
-    assert jwtguard.fastapi._CLAIMS_KEY == CLAIMS_KEY
+    @app.get("/admin")
+    async def only_admins(claims: Annotated[jwtguard.Claims, Security(JWTBearer(admin))]) -> dict[str, Any]:
+        return {"aud": claims["aud"]}
+
+    outer = JWTGuardMiddleware(app, validator=public)
+    for client in (TestClient(app), TestClient(outer)):
+        response = client.get("/admin", headers=auth(issuer, "read:messages"))
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]

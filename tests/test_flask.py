@@ -264,3 +264,19 @@ def test_require_without_parentheses_is_a_clear_error(validator: jwtguard.Valida
     guard = JWTGuard(Flask(__name__), validator=validator)
     with pytest.raises(TypeError, match=r"@guard.require\(\)"):
         guard.require(lambda: "view")  # type: ignore[arg-type]
+
+
+def test_an_auth_error_raised_by_a_view_is_answered(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/admin")
+    @guard.require()
+    def admin() -> dict[str, Any]:
+        validator.require_scopes(current_claims, "admin")  # raised by the view itself
+        return {}
+
+    response = app.test_client().get("/admin", headers=dict(bearer(issuer.token(scope=SCOPE))))
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+    assert 'scope="admin"' in response.headers["WWW-Authenticate"]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
+import socket
 import threading
 import time
+import warnings
 
 import pytest
 from fake_clock import FakeClock
@@ -308,3 +312,59 @@ def test_discovery_flow_without_network() -> None:
     }
     with pytest.raises(FetchError, match="discovery_jwks_uri_refused"):
         drive(discovery_flow(issuer, None, settings), insecure)
+
+
+def test_a_server_trickling_its_headers_is_cut_at_the_deadline(own_issuer: LocalIssuer) -> None:
+    # Each byte arrives well within the socket timeout; only a deadline over the whole fetch stops it.
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                if stop.wait(0.05):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    fetches: list[tuple[bool, str | None, float]] = []
+
+    class Hooks(jwtguard.hooks.Hooks):
+        def on_key_set_fetch(self, issuer: str, *, ok: bool, reason: str | None, duration: float) -> None:
+            fetches.append((ok, reason, duration))
+
+    validator = own_issuer.validator(jwks_uri=f"http://127.0.0.1:{port}/jwks", timeout=0.5, hooks=Hooks())
+    try:
+        assert isinstance(expect_error(validator, own_issuer.token()), jwtguard.KeySetUnavailableError)
+        deadline = time.monotonic() + 3
+        while not fetches and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ((ok, reason, duration),) = fetches
+        assert (ok, reason) == (False, "timeout")
+        assert duration < 1.5  # the fetch itself ended, not only the wait for it
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_fetches_on_its_own(own_issuer: LocalIssuer) -> None:
+    validator = own_issuer.validator()
+    validator.warm_up()
+    slow_jwks(own_issuer, 0.3)
+    lock = validator._sources[own_issuer.issuer]._lock  # type: ignore[attr-defined]
+    lock.acquire()  # as if another thread held it at the moment of the fork
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork of a threaded process
+        pid = os.fork()
+    if pid == 0:  # the child: its copy of the held lock was replaced, and it can fetch
+        statuses = validator.warm_up()
+        os._exit(0 if statuses[0].loaded and statuses[0].last_error is None else 1)
+    lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

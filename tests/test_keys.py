@@ -39,6 +39,8 @@ def test_keeps_signature_keys_of_every_family() -> None:
         {"key_ops": "verify"},
         {"kid": 7},
         {"alg": "RS512"},  # an algorithm outside the allowlist
+        {"alg": ["RS256"]},
+        {"alg": {"RS256": 1}},
         {"n": "not base64!"},
         {"kty": "unknown"},
     ],

@@ -170,3 +170,14 @@ def test_cached_tokens_go_back_to_full_validation_when_keys_age(rotating: LocalI
     clock.advance(600)
     assert validator.validate(token) is not first  # a full validation ran, with a refreshed key set
     assert rotating.jwks_fetches == 2
+
+
+def test_user_predicates_run_again_on_every_hit(clock: FakeClock, factory: TokenFactory) -> None:
+    revoked: set[str] = set()
+    validator = make(clock, claim_checks={"jti": lambda jti: jti not in revoked})
+    token = factory.mint(jti="token-1")
+    cached(validator, token)
+    revoked.add("token-1")
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        validator.validate(token)
+    assert (caught.value.code, caught.value.claim) == ("invalid_claim", "jti")

@@ -286,6 +286,12 @@ def test_require_scopes_lists_every_needed_scope(clock: FakeClock, factory: Toke
     assert caught.value.required_scopes == ("a", "c")
 
 
+def test_a_single_required_claim_may_be_a_string(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock, required_claims="sub")
+    validator.validate(factory.mint())
+    assert rejects(validator, factory.mint(sub=None)).claim == "sub"
+
+
 def test_required_claims(clock: FakeClock, factory: TokenFactory) -> None:
     validator = make(clock, required_claims=["sub", "jti"])
     validator.validate(factory.mint())
@@ -340,6 +346,9 @@ def test_optional_checks_can_be_removed_but_not_essential_ones(clock: FakeClock,
         {"jwks": {"keys": "x"}},
         {"jwks": {"keys": [RSA.jwk]}, "jwks_uri": "https://issuer.example.com/jwks"},
         {"claim_checks": {"tid": "tenant"}},
+        {"max_response_size": 0},
+        {"max_response_size": "1MB"},
+        {"jwks": {"keys": [{**RSA.jwk, "alg": ["RS256"]}]}},
         {"unknown_kid_cooldown": -1},
     ],
 )

@@ -58,9 +58,10 @@ def require_token(*scopes: str) -> Callable[[View], View]:
                     return HttpResponse()
                 try:
                     _check(await aauthenticate(request), scopes)
+                    # An AuthError from the view itself (validator.require_scopes(...)) is answered too.
+                    return await cast(Callable[..., Awaitable[HttpResponseBase]], view)(request, *args, **kwargs)
                 except AuthError as error:
                     return render_error(error)
-                return await cast(Callable[..., Awaitable[HttpResponseBase]], view)(request, *args, **kwargs)
 
             return cast(View, async_view)
 
@@ -70,9 +71,9 @@ def require_token(*scopes: str) -> Callable[[View], View]:
                 return HttpResponse()
             try:
                 _check(authenticate(request), scopes)
+                return cast(HttpResponseBase, view(request, *args, **kwargs))
             except AuthError as error:
                 return render_error(error)
-            return cast(HttpResponseBase, view(request, *args, **kwargs))
 
         return cast(View, sync_view)
 

@@ -70,6 +70,11 @@ class JWTGuardMiddleware:
         return await response
 
     @staticmethod
+    def process_exception(request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        """Answer an ``AuthError`` raised by a view (``validator.require_scopes(...)``) instead of a 500."""
+        return render_error(exception) if isinstance(exception, AuthError) else None
+
+    @staticmethod
     def _before(request: HttpRequest) -> HttpResponseBase | None:
         request.auth = None  # type: ignore[attr-defined]
         metadata = get_settings().resource_metadata
