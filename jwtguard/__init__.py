@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from . import profiles
-from ._jwks import KeySetStatus
+from ._status import KeySetStatus
 from .claims import Claims
 from .errors import (
     AuthError,

@@ -1,6 +1,5 @@
-"""Key sources: where a :class:`~jwtguard.Validator` gets an issuer's keys.
+"""The remote key source: an issuer's JWKS, fetched and kept fresh.
 
-:class:`StaticKeySource` serves a JWKS given in configuration, with no network.
 :class:`RemoteKeySource` fetches the issuer's JWKS (through OIDC discovery or
 an explicit ``jwks_uri``) and keeps it fresh with the policy described in
 :mod:`jwtguard._keycache`.
@@ -25,19 +24,19 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any
 
 from . import _http
 from ._algorithms import AlgorithmSpec
+from ._discovery import discovery_flow
 from ._keycache import CachePolicy, KeyCache, Refresh
 from ._keys import Key, KeySet
+from ._status import KeySetStatus
 from .errors import AuthError
 from .hooks import Hooks, call_safely
 
-__all__ = ["KeySetStatus", "RemoteKeySource", "StaticKeySource", "discovery_flow", "static_source"]
+__all__ = ["RemoteKeySource"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -45,92 +44,6 @@ _WAIT_MARGIN = 0.5
 # concurrent.futures.TimeoutError is the builtin only from Python 3.11 on.
 _WAIT_TIMEOUT = (TimeoutError, concurrent.futures.TimeoutError)
 _SOURCES: weakref.WeakSet[RemoteKeySource] = weakref.WeakSet()
-
-
-@dataclass(frozen=True)
-class KeySetStatus:
-    """A snapshot of one issuer's key set, for health and readiness checks.
-
-    Attributes:
-        issuer: the issuer the keys belong to.
-        source: ``"static"`` or the URL the keys were (or will be) fetched from.
-        loaded: whether usable keys are held.
-        key_count: how many keys are held.
-        age: seconds since the last successful fetch (``None``: never, or static).
-        stale: whether the keys are older than the cache's max age.
-        last_error: the reason the last fetch failed, if the last fetch failed.
-    """
-
-    issuer: str
-    source: str
-    loaded: bool
-    key_count: int
-    age: float | None
-    stale: bool
-    last_error: str | None
-
-
-class StaticKeySource:
-    """Keys given in configuration: never fetched, never stale."""
-
-    def __init__(self, issuer: str, keys: KeySet) -> None:
-        self.issuer = issuer
-        self._keys = keys
-
-    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
-        return self._keys.find(kid, spec)
-
-    def snapshot(self, now: float) -> KeySet | None:
-        return self._keys
-
-    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
-        return self._keys.find(kid, spec)
-
-    def refresh(self) -> KeySetStatus:
-        return self.status()
-
-    async def arefresh(self) -> KeySetStatus:
-        return self.status()
-
-    def status(self) -> KeySetStatus:
-        return KeySetStatus(self.issuer, "static", bool(len(self._keys)), len(self._keys), None, False, None)
-
-
-def discovery_flow(
-    issuer: str, jwks_uri: str | None, settings: _http.HttpSettings
-) -> Generator[str, Any, tuple[Any, str]]:
-    """Yield the URLs to GET, receive their JSON; return ``(jwks_document, jwks_uri)``.
-
-    With an explicit ``jwks_uri`` that is the only request. Otherwise the OIDC
-    discovery document at ``{issuer}/.well-known/openid-configuration`` names
-    it (its ``issuer`` must equal ours, OIDC Discovery §4.3); when the issuer
-    has no discovery document (an HTTP error status), ``{issuer}/.well-known/jwks.json``
-    is tried. A :class:`~jwtguard._http.FetchError` is thrown into the flow when
-    a GET fails.
-    """
-    if jwks_uri is not None:
-        return (yield jwks_uri), jwks_uri
-    base = issuer.rstrip("/")
-    try:
-        metadata = yield f"{base}/.well-known/openid-configuration"
-    except _http.FetchError as exc:
-        if exc.reason != "http_status":
-            raise
-        metadata = None
-    if metadata is None:
-        uri = f"{base}/.well-known/jwks.json"
-    else:
-        if not isinstance(metadata, dict) or metadata.get("issuer") != issuer:
-            raise _http.FetchError("discovery_issuer_mismatch")
-        found = metadata.get("jwks_uri")
-        if not isinstance(found, str):
-            raise _http.FetchError("discovery_without_jwks_uri")
-        uri = found
-        try:
-            _http.check_url(uri, settings, "jwks_uri")
-        except ValueError:
-            raise _http.FetchError("discovery_jwks_uri_refused") from None
-    return (yield uri), uri
 
 
 class RemoteKeySource:
@@ -327,15 +240,6 @@ class RemoteKeySource:
         source = self._jwks_uri or self._discovered_uri or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
         stale = age is None or age >= cache.policy.max_age
         return KeySetStatus(self.issuer, source, usable, count, age, stale, cache.last_error)
-
-
-def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
-    """Build a :class:`StaticKeySource`; HMAC keys are allowed here (trusted configuration).
-
-    Raises:
-        ValueError: ``jwks`` is not a JWKS document.
-    """
-    return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))
 
 
 def _after_fork_in_child() -> None:

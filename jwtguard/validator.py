@@ -6,14 +6,16 @@ import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
-from ._checks import ClaimPredicate, as_number, build_table
-from ._jwks import KeySetStatus, RemoteKeySource, static_source
+from ._checks import ClaimPredicate, build_table
 from ._keycache import CachePolicy
-from ._keys import Key, KeySet
+from ._keys import Key
+from ._options import media_type, number, seconds, strings
+from ._sources import KeySource, build_source
+from ._status import KeySetStatus
 from ._token_cache import CachedToken, TokenCache
 from .claims import Claims
 from .errors import AuthError, ConfigurationError, InsufficientScopeError, InvalidTokenError
@@ -40,45 +42,6 @@ logger = logging.getLogger("jwtguard")
 DEFAULT_TOKEN_CACHE_SIZE = 1024
 #: The strict RFC 9068 §4 set: only ``at+jwt``.
 RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
-
-
-class _KeySource(Protocol):
-    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
-    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
-    def refresh(self) -> KeySetStatus: ...
-    async def arefresh(self) -> KeySetStatus: ...
-    def status(self) -> KeySetStatus: ...
-    def snapshot(self, now: float) -> KeySet | None: ...
-
-
-def _strings(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = (value,) if isinstance(value, str) else tuple(value)
-    if not all(isinstance(item, str) and item for item in items):
-        raise ConfigurationError(f"{what} must be a non-empty string or a sequence of them")
-    return items
-
-
-def _seconds(value: float | None, what: str, *, optional: bool = False) -> float | None:
-    if value is None and optional:
-        return None
-    number = as_number(value)
-    if number is None or number < 0:
-        raise ConfigurationError(f"{what} must be a finite number of seconds >= 0")
-    return number
-
-
-def _number(value: object) -> float:
-    """A finite JSON number as float, anything else as NaN."""
-    number = as_number(value)
-    return math.nan if number is None else number
-
-
-def _media_type(value: str) -> str:
-    # RFC 7515 §4.1.9: "typ" is case-insensitive and may omit the "application/" prefix.
-    value = value.lower()
-    return value[len("application/") :] if value.startswith("application/") else value
 
 
 class Validator:
@@ -144,32 +107,32 @@ class Validator:
         clock: Callable[[], float] = time.time,
         hooks: Hooks | None = None,
     ) -> None:
-        issuers = _strings(issuer, "issuer")
+        issuers = strings(issuer, "issuer")
         if not issuers:
             raise ConfigurationError("issuer is required")
         if jwks is not None and jwks_uri is not None:
             raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
         self._algorithms = compile_allowlist(algorithms, remote=jwks is None)
         self.issuers = issuers
-        self.audiences = frozenset(_strings(audience, "audience"))
-        self.leeway = _seconds(leeway, "leeway") or 0.0
-        parties = _strings(authorized_parties, "authorized_parties") if authorized_parties is not None else None
+        self.audiences = frozenset(strings(audience, "audience"))
+        self.leeway = seconds(leeway, "leeway") or 0.0
+        parties = strings(authorized_parties, "authorized_parties") if authorized_parties is not None else None
         self.authorized_parties = frozenset(parties) if parties is not None else None
-        self.required_scopes = _strings(required_scopes, "required_scopes")
-        self._token_types = frozenset(None if t is None else _media_type(t) for t in token_types)
+        self.required_scopes = strings(required_scopes, "required_scopes")
+        self._token_types = frozenset(None if t is None else media_type(t) for t in token_types)
         if not self._token_types:
             raise ConfigurationError("token_types must accept at least one value")
         if isinstance(max_token_size, bool) or not isinstance(max_token_size, int) or max_token_size < 64:
             raise ConfigurationError("max_token_size must be an integer >= 64")
         self.max_token_size = max_token_size
-        self.max_token_age = _seconds(max_token_age, "max_token_age", optional=True)
+        self.max_token_age = seconds(max_token_age, "max_token_age", optional=True)
         checks = dict(claim_checks or {})
         table = build_table(
             leeway=self.leeway,
             audiences=self.audiences,
             authorized_parties=self.authorized_parties,
             max_token_age=self.max_token_age,
-            required_claims=_strings(required_claims, "required_claims"),
+            required_claims=strings(required_claims, "required_claims"),
             claim_checks=checks,
         )
         self._checks = tuple(table.values())
@@ -185,56 +148,31 @@ class Validator:
         if isinstance(max_response_size, bool) or not isinstance(max_response_size, int) or max_response_size < 1:
             raise ConfigurationError("max_response_size must be a positive integer (bytes)")
         settings = _http.HttpSettings(
-            timeout=_seconds(timeout, "timeout") or 0.0,
+            timeout=seconds(timeout, "timeout") or 0.0,
             max_bytes=max_response_size,
             allow_insecure_http=allow_insecure_http,
         )
         if settings.timeout <= 0:
             raise ConfigurationError("timeout must be > 0")
         policy = CachePolicy(max_age=cache_max_age, cooldown=unknown_kid_cooldown, max_stale=max_stale)
-        self._sources: dict[str, _KeySource] = {
-            iss: self._source(iss, jwks, jwks_uri, policy, settings) for iss in issuers
+        self._sources: dict[str, KeySource] = {
+            iss: build_source(
+                iss,
+                several_issuers=len(issuers) > 1,
+                jwks=jwks,
+                jwks_uri=jwks_uri,
+                algorithms=tuple(self._algorithms),
+                policy=policy,
+                settings=settings,
+                clock=clock,
+                hooks=hooks,
+            )
+            for iss in issuers
         }
-
-    def _source(
-        self,
-        issuer: str,
-        jwks: Mapping[str, Any] | None,
-        jwks_uri: str | Mapping[str, str] | None,
-        policy: CachePolicy,
-        settings: _http.HttpSettings,
-    ) -> _KeySource:
-        names = tuple(self._algorithms)
-        if jwks is not None:
-            document = jwks if "keys" in jwks else jwks.get(issuer)
-            if not isinstance(document, Mapping):
-                raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
-            try:
-                source = static_source(issuer, document, names)
-            except (ValueError, TypeError) as exc:
-                raise ConfigurationError(f"jwks: {exc}") from None
-            if not source.status().loaded:
-                raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(names)}")
-            return source
-        if isinstance(jwks_uri, Mapping):
-            uri: str | None = jwks_uri.get(issuer)
-            if uri is None:
-                raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
-        else:
-            if jwks_uri is not None and len(self.issuers) > 1:
-                raise ConfigurationError("with several issuers, give jwks_uri as a mapping issuer -> URL")
-            uri = jwks_uri
-        if uri is None:
-            _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
-        else:
-            _http.check_url(uri, settings, "jwks_uri")
-        return RemoteKeySource(
-            issuer, names, jwks_uri=uri, policy=policy, settings=settings, clock=self._clock, hooks=self._hooks
-        )
 
     # -- validation ---------------------------------------------------------------
 
-    def _frame(self, token: object) -> tuple[_jose.ParsedToken, AlgorithmSpec, _KeySource]:
+    def _frame(self, token: object) -> tuple[_jose.ParsedToken, AlgorithmSpec, KeySource]:
         parsed = _jose.parse(token, self.max_token_size)
         header = parsed.header
         alg = header.get("alg")
@@ -247,7 +185,7 @@ class Validator:
         typ = header.get("typ")
         if typ is not None and not isinstance(typ, str):
             raise InvalidTokenError("invalid_typ", claim="typ", reason="wrong_type")
-        if (None if typ is None else _media_type(typ)) not in self._token_types:
+        if (None if typ is None else media_type(typ)) not in self._token_types:
             raise InvalidTokenError("invalid_typ", claim="typ", reason="not_accepted")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -264,7 +202,7 @@ class Validator:
         return parsed, spec, source
 
     def _finish(
-        self, token: str, parsed: _jose.ParsedToken, spec: AlgorithmSpec, source: _KeySource, key: Key
+        self, token: str, parsed: _jose.ParsedToken, spec: AlgorithmSpec, source: KeySource, key: Key
     ) -> Claims:
         try:
             valid = spec.verifier.verify(parsed.signing_input, key.key, parsed.signature)
@@ -284,16 +222,16 @@ class Validator:
         return claims
 
     def _remember(
-        self, token: str, claims: Claims, payload: dict[str, Any], source: _KeySource, key: Key, now: float
+        self, token: str, claims: Claims, payload: dict[str, Any], source: KeySource, key: Key, now: float
     ) -> None:
         keys = source.snapshot(now)
         if keys is None or not keys.holds(key):
             return  # the key set changed meanwhile: do not cache
         # The window in which the time checks (exp, nbf, iat, max_token_age) pass; see _checks.
         leeway = self.leeway
-        not_after = _number(payload.get("exp")) + leeway
+        not_after = number(payload.get("exp")) + leeway
         not_before = -math.inf
-        nbf, iat = _number(payload.get("nbf")), _number(payload.get("iat"))
+        nbf, iat = number(payload.get("nbf")), number(payload.get("iat"))
         if not math.isnan(nbf):
             not_before = nbf - leeway
         if not math.isnan(iat):

@@ -15,8 +15,8 @@ import pytest
 from fake_clock import FakeClock
 
 import jwtguard
+from jwtguard._discovery import discovery_flow
 from jwtguard._http import FetchError, HttpSettings
-from jwtguard._jwks import discovery_flow
 from jwtguard.testing import LocalIssuer, LocalServer, Request, Response
 
 DISCOVERY = "/.well-known/openid-configuration"

@@ -1,0 +1,111 @@
+"""Key sources: where a :class:`~jwtguard.Validator` gets each issuer's keys.
+
+A static ``jwks=`` becomes a :class:`StaticKeySource` (no network); otherwise a
+:class:`~jwtguard._jwks.RemoteKeySource` fetches the issuer's JWKS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from . import _http
+from ._algorithms import AlgorithmSpec
+from ._jwks import RemoteKeySource
+from ._keycache import CachePolicy
+from ._keys import Key, KeySet
+from ._status import KeySetStatus
+from .errors import ConfigurationError
+from .hooks import Hooks
+
+__all__ = ["KeySource", "StaticKeySource", "build_source", "static_source"]
+
+
+class KeySource(Protocol):
+    """What the validator needs of a key source."""
+
+    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
+    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key: ...
+    def refresh(self) -> KeySetStatus: ...
+    async def arefresh(self) -> KeySetStatus: ...
+    def status(self) -> KeySetStatus: ...
+    def snapshot(self, now: float) -> KeySet | None: ...
+
+
+class StaticKeySource:
+    """Keys given in configuration: never fetched, never stale."""
+
+    def __init__(self, issuer: str, keys: KeySet) -> None:
+        self.issuer = issuer
+        self._keys = keys
+
+    def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        return self._keys.find(kid, spec)
+
+    def snapshot(self, now: float) -> KeySet | None:
+        return self._keys
+
+    async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
+        return self._keys.find(kid, spec)
+
+    def refresh(self) -> KeySetStatus:
+        return self.status()
+
+    async def arefresh(self) -> KeySetStatus:
+        return self.status()
+
+    def status(self) -> KeySetStatus:
+        return KeySetStatus(self.issuer, "static", bool(len(self._keys)), len(self._keys), None, False, None)
+
+
+def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
+    """Build a :class:`StaticKeySource`; HMAC keys are allowed here (trusted configuration).
+
+    Raises:
+        ValueError: ``jwks`` is not a JWKS document.
+    """
+    return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))
+
+
+def build_source(
+    issuer: str,
+    *,
+    several_issuers: bool,
+    jwks: Mapping[str, Any] | None,
+    jwks_uri: str | Mapping[str, str] | None,
+    algorithms: Sequence[str],
+    policy: CachePolicy,
+    settings: _http.HttpSettings,
+    clock: Callable[[], float],
+    hooks: Hooks | None,
+) -> KeySource:
+    """The key source of one configured issuer.
+
+    Raises:
+        ConfigurationError: a ``jwks`` or ``jwks_uri`` that does not fit the issuer(s),
+            keys unusable with ``algorithms``, or a URL that may not be fetched.
+    """
+    if jwks is not None:
+        document = jwks if "keys" in jwks else jwks.get(issuer)
+        if not isinstance(document, Mapping):
+            raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
+        try:
+            source = static_source(issuer, document, algorithms)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"jwks: {exc}") from None
+        if not source.status().loaded:
+            raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(algorithms)}")
+        return source
+    if isinstance(jwks_uri, Mapping):
+        uri: str | None = jwks_uri.get(issuer)
+        if uri is None:
+            raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
+    else:
+        if jwks_uri is not None and several_issuers:
+            raise ConfigurationError("with several issuers, give jwks_uri as a mapping issuer -> URL")
+        uri = jwks_uri
+    if uri is None:
+        _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
+    else:
+        _http.check_url(uri, settings, "jwks_uri")
+    return RemoteKeySource(issuer, algorithms, jwks_uri=uri, policy=policy, settings=settings, clock=clock, hooks=hooks)
