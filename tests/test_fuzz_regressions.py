@@ -9,15 +9,14 @@ strict ``xfail``, so the fix shows up as a failure asking to remove the entry.
 
 from __future__ import annotations
 
-import signal
 import sys
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bounds import deadline
 from conftest import load_example
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -41,25 +40,6 @@ def harness(target: str) -> ModuleType:
         sys.path.insert(0, str(FUZZ))
     __import__(f"fuzz_{target}")
     return sys.modules[f"fuzz_{target}"]
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Interrupt a runaway input instead of hanging the suite (regular expressions check signals)."""
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows: no interruption, still bounded
-        yield
-        return
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def inputs(kind: str) -> list[object]:

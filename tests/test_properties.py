@@ -12,13 +12,13 @@ import asyncio
 import json
 import math
 import re
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import pytest
+from bounds import deadline
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import HMACAlgorithm
@@ -396,23 +396,6 @@ def test_retry_after_is_always_a_positive_integer(seconds: float) -> None:
 # catastrophic backtracking. A timer interrupts a runaway match so the test fails instead of hanging.
 
 BOUND = 0.5
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    if not hasattr(signal, "setitimer"):  # pragma: no cover - Windows
-        pytest.skip("needs signal.setitimer")
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def bounded(action: Callable[[], object]) -> float:

@@ -242,19 +242,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=5)
 
 
-class OffsetClock:
-    """The real time plus an offset a test moves forward (the provider's tokens carry real times)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
 def tamper(token: str, **changes: Any) -> str:
     """``token`` with payload claims changed and the original signature kept."""
     header, payload, signature = token.split(".")

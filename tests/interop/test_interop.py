@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import OffsetClock
 from interop_provider import (
     ALGORITHMS,
     API,
@@ -26,7 +27,6 @@ from interop_provider import (
     OTHER_API,
     SHORT_API,
     TEST_USER,
-    OffsetClock,
     Provider,
     call_example,
     running_provider,
