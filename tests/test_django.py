@@ -27,12 +27,19 @@ from django.test import AsyncClient, Client, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 from django.utils.decorators import method_decorator  # noqa: E402
 from django.views import View  # noqa: E402
-from rest_framework.authentication import BaseAuthentication  # noqa: E402
-from rest_framework.permissions import AllowAny, IsAuthenticated  # noqa: E402
+from rest_framework.authentication import (  # noqa: E402
+    BaseAuthentication,
+    BasicAuthentication,
+    SessionAuthentication,
+)
+from rest_framework.decorators import api_view  # noqa: E402
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated  # noqa: E402
 from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.test import APIClient, APIRequestFactory  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
+from rest_framework.views import exception_handler as drf_exception_handler  # noqa: E402
+from rest_framework.viewsets import ViewSet  # noqa: E402
 
 import jwtguard  # noqa: E402
 from jwtguard import Claims, ConfigurationError, InvalidTokenError  # noqa: E402
@@ -40,13 +47,16 @@ from jwtguard.django import (  # noqa: E402
     JWTAuthentication,
     TokenAuthenticationFailed,
     TokenHasScope,
+    TokenScopeDenied,
     TokenUser,
+    exception_handler,
     get_claims,
     get_settings,
     get_validator,
     require_token,
 )
 from jwtguard.resource_metadata import ProtectedResourceMetadata  # noqa: E402
+from jwtguard.responses import error_response  # noqa: E402
 from jwtguard.testing import LocalIssuer  # noqa: E402
 
 # -- test views -------------------------------------------------------------------------
@@ -661,3 +671,266 @@ def test_an_auth_error_raised_by_a_view_is_answered(issuer: LocalIssuer, validat
         assert response.status_code == 403
         assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
         assert 'scope="admin"' in response.headers["WWW-Authenticate"]
+
+
+# -- DRF: an AuthError raised in a view, a permission or a viewset ----------------------------
+
+AUTH_ERRORS: dict[str, Callable[[], jwtguard.AuthError]] = {
+    cls.__name__: (
+        (lambda: jwtguard.InsufficientScopeError(["admin"]))
+        if cls is jwtguard.InsufficientScopeError
+        else (lambda: jwtguard.KeySetUnavailableError(retry_after=7))
+        if cls is jwtguard.KeySetUnavailableError
+        else cls
+    )
+    for cls in vars(jwtguard.errors).values()
+    if isinstance(cls, type) and issubclass(cls, jwtguard.AuthError) and cls is not jwtguard.AuthError
+}
+# What the views do: raise one error of each class, or call the validator as users do.
+RAISED = {**AUTH_ERRORS, "require_scopes": lambda: jwtguard.InsufficientScopeError(["admin"])}
+
+
+def fail(request: Request, name: str) -> Response:
+    if name == "require_scopes":
+        get_validator().require_scopes(request.auth, "admin")
+    else:
+        raise RAISED[name]()
+    return Response({})
+
+
+class RaisingView(APIView):
+    permission_classes = (AllowAny,)
+
+    def get(self, request: Request, name: str) -> Response:
+        return fail(request, name)
+
+
+class SessionFirstRaisingView(RaisingView):
+    authentication_classes = (SessionAuthentication, JWTAuthentication)
+
+
+@api_view(["GET"])
+def raising_function(request: Request, name: str) -> Response:
+    return fail(request, name)
+
+
+class RaisingViewSet(ViewSet):
+    permission_classes = (AllowAny,)
+
+    def list(self, request: Request, name: str) -> Response:
+        return fail(request, name)
+
+
+class AdminScope(BasePermission):
+    """A user's own permission class, calling the validator."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        get_validator().require_scopes(request.auth, "admin")
+        return True
+
+
+class AdminView(APIView):
+    permission_classes = (AdminScope,)
+
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+
+class SessionFirstAdminView(AdminView):
+    authentication_classes = (SessionAuthentication, JWTAuthentication)
+
+
+class BasicOnlyRaisingView(RaisingView):
+    authentication_classes = (StaticBasicAuthentication,)  # JWTAuthentication never runs
+
+
+urls.urlpatterns += [  # type: ignore[attr-defined]
+    path("drf/raise/view/<str:name>", RaisingView.as_view()),
+    path("drf/raise/session-first/<str:name>", SessionFirstRaisingView.as_view()),
+    path("drf/raise/function/<str:name>", raising_function),
+    path("drf/raise/viewset/<str:name>", RaisingViewSet.as_view({"get": "list"})),
+    path("drf/raise/basic-only/<str:name>", BasicOnlyRaisingView.as_view()),
+    path("drf/admin", AdminView.as_view()),
+    path("drf/admin/session-first", SessionFirstAdminView.as_view()),
+]
+
+
+def assert_drf_answer(response: HttpResponse, error: jwtguard.AuthError) -> None:
+    """The contract's status and headers for ``error``; DRF's ``{"detail"}`` body (the contract one for a 503)."""
+    expected = error_response(error, REALM)
+    headers = {name: value for name, value in expected.headers if name in ("WWW-Authenticate", "Retry-After")}
+    assert response.status_code == expected.status, (response.status_code, response.content)
+    assert {name: response.headers.get(name) for name in ("WWW-Authenticate", "Retry-After")} == {
+        "WWW-Authenticate": headers.get("WWW-Authenticate"),
+        "Retry-After": headers.get("Retry-After"),
+    }
+    if expected.status == 503:
+        assert response.json() == error.body()
+    else:
+        assert response.json() == {"detail": error.description}
+
+
+def test_every_auth_error_class_is_raised_by_the_views() -> None:
+    assert set(AUTH_ERRORS) == {
+        "ExpiredTokenError",
+        "InsufficientScopeError",
+        "InvalidRequestError",
+        "InvalidTokenError",
+        "KeySetUnavailableError",
+        "MissingTokenError",
+    }
+
+
+@pytest.mark.parametrize("kind", ["view", "function", "viewset", "session-first"])
+@pytest.mark.parametrize("name", RAISED)
+def test_an_auth_error_raised_in_a_drf_view_is_answered(
+    kind: str, name: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator):
+        response = APIClient().get(f"/drf/raise/{kind}/{name}", headers=bearer(issuer.token(scope=SCOPE)))
+    assert_drf_answer(response, RAISED[name]())
+
+
+@pytest.mark.parametrize("kind", ["view", "function", "viewset", "session-first"])
+@pytest.mark.parametrize("name", ["MissingTokenError", "InsufficientScopeError"])
+def test_an_auth_error_raised_in_a_drf_view_without_a_token_is_answered(
+    kind: str, name: str, validator: jwtguard.Validator
+) -> None:
+    with guard(validator):
+        response = APIClient().get(f"/drf/raise/{kind}/{name}")
+    assert_drf_answer(response, RAISED[name]())
+
+
+@pytest.mark.parametrize("path", ["/drf/admin", "/drf/admin/session-first"])
+def test_an_auth_error_raised_by_a_permission_class_is_answered(
+    path: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator):
+        denied = APIClient().get(path, headers=bearer(issuer.token(scope=SCOPE)))
+        allowed = APIClient().get(path, headers=bearer(issuer.token(scope="admin")))
+    assert_drf_answer(denied, jwtguard.InsufficientScopeError(["admin"]))
+    assert allowed.status_code == 200
+
+
+def test_exception_handler_setting_covers_views_jwtauthentication_never_saw(validator: jwtguard.Validator) -> None:
+    basic = {"Authorization": "Basic dXNlcjpwYXNz"}
+    with guard(validator), pytest.raises(jwtguard.InsufficientScopeError):
+        APIClient().get("/drf/raise/basic-only/InsufficientScopeError", headers=basic)  # DRF: a 500
+    handled = {**REST_FRAMEWORK, "EXCEPTION_HANDLER": "jwtguard.django.exception_handler"}
+    with guard(validator), override_settings(REST_FRAMEWORK=handled):
+        for name, make in AUTH_ERRORS.items():
+            assert_drf_answer(APIClient().get(f"/drf/raise/basic-only/{name}", headers=basic), make())
+        assert exception_handler(ValueError(), {}) is None  # DRF's default for anything else
+
+
+def test_a_custom_exception_handler_sees_drf_exceptions(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    seen.clear()
+    custom = {**REST_FRAMEWORK, "EXCEPTION_HANDLER": f"{__name__}.recording_handler"}
+    with guard(validator), override_settings(REST_FRAMEWORK=custom):
+        response = APIClient().get("/drf/raise/view/require_scopes", headers=bearer(issuer.token(scope=SCOPE)))
+    assert response.status_code == 403
+    assert seen == [TokenScopeDenied]
+
+
+seen: list[type[Exception]] = []
+
+
+def recording_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    seen.append(type(exc))
+    return drf_exception_handler(exc, context)
+
+
+# -- DRF: a bearer failure keeps its answer wherever JWTAuthentication is listed --------------
+
+
+class OrderedView(APIView):
+    permission_classes = (TokenHasScope,)
+    required_scopes = (SCOPE,)
+
+    def get(self, request: Request) -> Response:
+        return Response({"sub": request.auth["sub"]})
+
+
+ORDERS: dict[str, tuple[type[BaseAuthentication], ...]] = {
+    "basic-first": (BasicAuthentication, JWTAuthentication),
+    "session-first": (SessionAuthentication, JWTAuthentication),
+    "jwt-first": (JWTAuthentication, BasicAuthentication, SessionAuthentication),
+}
+urls.urlpatterns += [  # type: ignore[attr-defined]
+    path(f"drf/order/{order}", type(f"View_{order}", (OrderedView,), {"authentication_classes": classes}).as_view())
+    for order, classes in ORDERS.items()
+]
+
+# Without bearer credentials DRF decides, from the first authenticator: its challenge, or a 403 without one.
+DRF_NORMAL = {
+    "basic-first": (401, f'Basic realm="{REALM}"'),
+    "session-first": (403, None),
+    "jwt-first": (401, f'Bearer realm="{REALM}"'),
+}
+
+BEARER_FAILURES: dict[str, tuple[Callable[[LocalIssuer], dict[str, str]], jwtguard.AuthError]] = {
+    "bad_token": (lambda i: bearer("not.a.jwt"), InvalidTokenError("malformed_token")),
+    "expired": (lambda i: bearer(i.token(scope=SCOPE, expires_in=-60)), jwtguard.ExpiredTokenError()),
+    "wrong_audience": (
+        lambda i: bearer(i.token(scope=SCOPE, aud="https://other.example")),
+        InvalidTokenError("audience_mismatch"),
+    ),
+    "malformed_header": (
+        lambda i: {"Authorization": "Bearer a b"},
+        jwtguard.InvalidRequestError("malformed_authorization"),
+    ),
+    "missing_scope": (lambda i: bearer(i.token(scope="other")), jwtguard.InsufficientScopeError([SCOPE])),
+}
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("failure", BEARER_FAILURES)
+def test_a_bearer_failure_gets_its_own_answer_wherever_jwtauthentication_is_listed(
+    order: str, failure: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    headers, error = BEARER_FAILURES[failure]
+    with guard(validator):
+        response = APIClient().get(f"/drf/order/{order}", headers=headers(issuer))
+    assert_drf_answer(response, error)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_keys_down_is_503_wherever_jwtauthentication_is_listed(
+    order: str, issuer: LocalIssuer, down_validator: jwtguard.Validator
+) -> None:
+    with guard(down_validator):
+        response = APIClient().get(f"/drf/order/{order}", headers=bearer(issuer.token(scope=SCOPE)))
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "WWW-Authenticate" not in response.headers
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_a_valid_token_passes_wherever_jwtauthentication_is_listed(
+    order: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator):
+        response = APIClient().get(f"/drf/order/{order}", headers=bearer(issuer.token(scope=SCOPE, sub="ola")))
+    assert (response.status_code, response.json()) == (200, {"sub": "ola"})
+
+
+@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic !!!"}], ids=["no_token", "bad_basic"])
+def test_without_a_bearer_token_drf_answers_as_usual(
+    order: str, headers: dict[str, str], validator: jwtguard.Validator
+) -> None:
+    if order == "session-first" and headers:
+        headers = {}  # no Basic authenticator there: the same as no credentials
+    with guard(validator):
+        response = APIClient().get(f"/drf/order/{order}", headers=headers)
+    assert (response.status_code, response.headers.get("WWW-Authenticate")) == DRF_NORMAL[order]
+    assert set(response.json()) == {"detail"}
+
+
+def test_drf_cannot_rewrite_the_status_or_challenge_of_a_bearer_failure(validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        exception = TokenAuthenticationFailed(jwtguard.ExpiredTokenError())
+    exception.auth_header = 'Basic realm="api"'  # what APIView.handle_exception does with another first authenticator
+    exception.status_code = 403
+    assert exception.status_code == 401
+    assert exception.auth_header.startswith(f'Bearer realm="{REALM}", error="invalid_token"')

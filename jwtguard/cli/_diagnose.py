@@ -1,9 +1,15 @@
 """Explain a token: one line per check, and hints for the usual mistakes.
 
 The lines come from an unverified decode of the token, so that every check is
-reported rather than only the first failure; the verdict is the
-:class:`~jwtguard.Validator`'s, and a line the validator contradicts (its error
-names that claim) is marked failed with the validator's reason.
+reported rather than only the first failure. They cannot contradict the
+verdict, which is the :class:`~jwtguard.Validator`'s:
+
+* the claim checks (``exp``, ``nbf``, ``iat``, ``aud``) are the validator's own
+  (:mod:`jwtguard._checks`), run with the same leeway at the same instant;
+* the validator's failure is reported on exactly one line, the line of that
+  check (:func:`line_of`): a line that had passed is turned into a failure in
+  place, a line that had already failed is left alone, never repeated;
+* each hint explains one failure and appears at most once.
 """
 
 from __future__ import annotations
@@ -12,18 +18,53 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._algorithms import SPECS
+from .._checks import Check, as_number, aud_check, exp_check, iat_check, nbf_check
+from .._options import media_type
 from ..claims import Claims
-from ..errors import AuthError, KeySetUnavailableError
+from ..errors import AuthError, InvalidTokenError, KeySetUnavailableError
 from ..validator import DEFAULT_TOKEN_TYPES
 from ._format import decode_segment, duration, show
 
-__all__ = ["Diagnosis", "Line", "diagnose"]
+__all__ = [
+    "Diagnosis",
+    "Line",
+    "SKEW_EXPIRED_WINDOW",
+    "SKEW_FUTURE_WINDOW",
+    "diagnose",
+    "key_set_problem",
+    "line_of",
+]
 
-# Codes raised before the signature is checked: the signature line is then skipped.
-_BEFORE_SIGNATURE = frozenset(
-    {"malformed_token", "token_too_large", "encrypted_token", "alg_not_allowed", "unsupported_crit", "invalid_typ"}
-)
-# The report line of each claim or header parameter a validator error can name.
+#: Clock skew is offered as an explanation only when a date misses by little, counted
+#: beyond the leeway: an ``iat`` or ``nbf`` at most this many seconds further in the future…
+SKEW_FUTURE_WINDOW = 300.0
+#: …or an ``exp`` passed at most this many seconds beyond the leeway. Every token expires:
+#: one that expired longer ago is simply expired, not a sign of skew.
+SKEW_EXPIRED_WINDOW = 5.0
+
+# The report's lines, in order; the validator checks the first five before the signature.
+_BEFORE_SIGNATURE = ("format", "algorithm", "critical", "type", "issuer")
+# The line reporting each failure the validator can raise, by code…
+_LINE_OF_CODE = {
+    "malformed_token": "format",
+    "token_too_large": "format",
+    "encrypted_token": "format",
+    "alg_not_allowed": "algorithm",
+    "unsupported_crit": "critical",
+    "invalid_typ": "type",
+    "unknown_issuer": "issuer",
+    "unknown_key": "signature",
+    "bad_signature": "signature",
+    "keyset_unavailable": "signature",
+    "token_expired": "expiry",
+    "token_not_yet_valid": "not before",
+    "iat_in_future": "issued at",
+    "token_too_old": "issued at",
+    "audience_mismatch": "audience",
+    "insufficient_scope": "scope",
+}
+# …and, for the generic codes (missing_claim, invalid_claim), by the claim it names.
 _LINE_OF_CLAIM = {
     "alg": "algorithm",
     "crit": "critical",
@@ -36,9 +77,7 @@ _LINE_OF_CLAIM = {
     "aud": "audience",
     "scope": "scope",
 }
-_ACCEPTED_TYPES = {None if t is None else t.lower().removeprefix("application/") for t in DEFAULT_TOKEN_TYPES}
-# How far off a date may be and still look like clock skew rather than a wrong token.
-_SKEW_WINDOW = 600.0
+_ACCEPTED_TYPES = frozenset(None if t is None else media_type(t) for t in DEFAULT_TOKEN_TYPES)
 
 HINT_OPAQUE = (
     "This is not a JWT but an opaque token. Auth0 issues opaque (or encrypted) access tokens when the "
@@ -49,6 +88,10 @@ HINT_JWE = (
     "This is an encrypted token (JWE, 5 segments). Auth0 issues such tokens when the token request "
     "names no audience (they are meant for its /userinfo endpoint): request the token with "
     "audience=<your API identifier>. jwtguard does not decrypt tokens."
+)
+HINT_CUT = (
+    "A JWT is three base64url segments separated by dots: this one has {count}. Was it cut or joined "
+    "when copied? Copy the whole access_token value of the token response."
 )
 
 
@@ -74,12 +117,32 @@ class Diagnosis:
     def add(self, ok: bool | None, name: str, detail: str) -> None:
         self.lines.append(Line("skip" if ok is None else "pass" if ok else "fail", name, detail))
 
+    def hint(self, text: str) -> None:
+        if text not in self.hints:
+            self.hints.append(text)
+
     def status(self, name: str) -> str | None:
         return next((line.status for line in self.lines if line.name == name), None)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+def line_of(error: AuthError) -> str:
+    """The report line that carries ``error``: by its code, else by the claim it names."""
+    line = _LINE_OF_CODE.get(error.code)
+    if line is None:
+        line = _LINE_OF_CLAIM.get(error.claim or "", error.claim or error.code)
+    return line
+
+
+def key_set_problem(error: KeySetUnavailableError) -> str:
+    """Why no key could be chosen, for the signature line and the verdict alike."""
+    reason = error.reason or "unknown"
+    if reason == "no_usable_keys":
+        what = "the key set holds no key for the allowed algorithms"
+    elif reason == "invalid_jwks":
+        what = "the key set is not a JWKS document"
+    else:
+        what = "the key set could not be fetched"
+    return f"{what} ({reason})"
 
 
 def diagnose(
@@ -91,39 +154,72 @@ def diagnose(
     scopes: Sequence[str],
     leeway: float,
     now: float,
-    error: AuthError | None,
+    error: BaseException | None,
+    jwks_uri: str | None = None,
 ) -> Diagnosis:
-    """Run every check on ``token``, reconciled with the validator's ``error`` (``None``: valid)."""
+    """Run every check on ``token`` at ``now``, reconciled with the validator's ``error``.
+
+    ``error`` is what :meth:`~jwtguard.Validator.validate` raised: ``None`` when it
+    accepted the token, an :class:`~jwtguard.AuthError` when it refused it, anything
+    else when it failed (the token was not judged).
+    """
     found = Diagnosis()
-    segments = token.split(".")
-    if len(segments) == 5:
-        found.header = decode_segment(segments[0])
-        found.add(False, "format", "an encrypted token (JWE, 5 segments)")
-        found.hints.append(HINT_JWE)
+    auth_error = error if isinstance(error, AuthError) else None
+    if not _format_check(found, token, auth_error):
         return found
-    if len(segments) != 3:
-        found.add(False, "format", f"not a JWT ({len(segments)} segment(s) instead of 3): an opaque token?")
-        found.hints.append(HINT_OPAQUE)
-        return found
-    found.header, found.payload = decode_segment(segments[0]), decode_segment(segments[1])
-    code = error.code if error else None
-    if found.header is None or found.payload is None or code in ("malformed_token", "token_too_large"):
-        found.add(False, "format", "a malformed JWT" if code != "token_too_large" else "the token is too large")
-        return found
-    found.add(True, "format", f"a signed JWT (JWS compact serialization), {len(token)} characters")
     _header_checks(found, algorithms)
     _issuer_check(found, issuer)
-    _signature_check(found, error)
-    _date_checks(found, leeway, now)
-    _audience_check(found, audiences)
+    _signature_check(found, error, algorithms, jwks_uri)
+    _date_checks(found, leeway, now, skew_hint=found.status("signature") != "fail")
+    _audience_check(found, audiences, now)
     _scope_check(found, scopes)
-    if error is not None and not isinstance(error, KeySetUnavailableError):
-        name = _LINE_OF_CLAIM.get(error.claim or "", error.claim or "other")
-        if found.status(name) != "fail":
-            found.lines = [line for line in found.lines if line.name != name]
-            reason = f" ({error.reason})" if error.reason else ""
-            found.add(False, name, f"rejected by the validator: {error.code}{reason}")
+    if auth_error is not None and not isinstance(auth_error, KeySetUnavailableError):
+        _reconcile(found, auth_error)
     return found
+
+
+def _reconcile(found: Diagnosis, error: AuthError) -> None:
+    """Make the line of the validator's failure a failure: once, in its place."""
+    name = line_of(error)
+    reason = f" ({error.reason})" if error.reason else ""
+    replacement = Line("fail", name, f"rejected by the validator: {error.code}{reason}")
+    for index, line in enumerate(found.lines):
+        if line.name == name:
+            if line.status != "fail":
+                found.lines[index] = replacement
+            return
+    found.lines.append(replacement)  # a check this report has no line for
+
+
+def _format_check(found: Diagnosis, token: str, error: AuthError | None) -> bool:
+    """The ``format`` line; ``False`` when the token cannot be read any further."""
+    code = error.code if error is not None else None
+    segments = token.split(".")
+    if code == "token_too_large":
+        found.add(False, "format", f"the token is too large ({len(token)} characters)")
+        return False
+    if len(segments) == 5 and code != "malformed_token":
+        found.header = decode_segment(segments[0])
+        found.add(False, "format", "an encrypted token (JWE, 5 segments)")
+        found.hint(HINT_JWE)
+        return False
+    if len(segments) == 1:
+        found.add(False, "format", "not a JWT (no dots): an opaque token?")
+        found.hint(HINT_OPAQUE)
+        return False
+    if len(segments) != 3:
+        found.add(False, "format", f"not a JWT: {len(segments)} segments instead of 3")
+        found.hint(HINT_CUT.format(count=len(segments)))
+        return False
+    found.header, found.payload = decode_segment(segments[0]), decode_segment(segments[1])
+    if found.header is None or found.payload is None or code == "malformed_token":
+        where = ""
+        if error is not None and error.reason:
+            where = f" ({error.claim}: {error.reason})" if error.claim else f" ({error.reason})"
+        found.add(False, "format", f"a malformed JWT{where}")
+        return False
+    found.add(True, "format", f"a signed JWT (JWS compact serialization), {len(token)} characters")
+    return True
 
 
 def _header_checks(found: Diagnosis, algorithms: Sequence[str]) -> None:
@@ -131,20 +227,25 @@ def _header_checks(found: Diagnosis, algorithms: Sequence[str]) -> None:
     alg = header.get("alg")
     if alg in algorithms:
         found.add(True, "algorithm", f"{alg} is allowed")
+    elif not isinstance(alg, str):
+        # No hint: a header without a usable alg is no JWS; no configuration accepts it.
+        found.add(False, "algorithm", "missing (alg is required)" if alg is None else f"{show(alg)} is not a name")
     else:
         found.add(False, "algorithm", f"{show(alg)} is not allowed (allowed: {', '.join(algorithms)})")
-        if isinstance(alg, str) and alg.upper().startswith("HS"):
-            found.hints.append(
+        if alg.upper().startswith("HS"):
+            found.hint(
                 f"{show(alg)} tokens are signed with a shared secret, which an issuer's public key set cannot "
                 "verify. Configure the issuer (e.g. the Auth0 API's signing algorithm) to use RS256."
             )
-        elif isinstance(alg, str) and alg.lower() == "none":
-            found.hints.append('The token is unsigned (alg "none"): no API may accept it.')
+        elif alg.lower() == "none":
+            found.hint('The token is unsigned (alg "none"): no API may accept it.')
+        elif alg in SPECS:
+            found.hint(f"If the issuer really signs with {show(alg)}, allow it with --algorithm.")
         else:
-            found.hints.append(f"If the issuer really signs with {show(alg)}, allow it with --algorithm.")
+            found.hint(f"jwtguard cannot verify {show(alg)} tokens (it supports {', '.join(sorted(SPECS))}).")
     found.add("crit" not in header, "critical", "no crit header" if "crit" not in header else "unsupported crit")
     typ = header.get("typ")
-    accepted = typ is None or (isinstance(typ, str) and typ.lower().removeprefix("application/") in _ACCEPTED_TYPES)
+    accepted = typ is None or (isinstance(typ, str) and media_type(typ) in _ACCEPTED_TYPES)
     found.add(accepted, "type", f"typ {show(typ)} is {'accepted' if accepted else 'not an access token type'}")
 
 
@@ -155,77 +256,164 @@ def _issuer_check(found: Diagnosis, issuer: str) -> None:
         return
     found.add(False, "issuer", "missing" if iss is None else f"{show(iss)} is not {show(issuer)}")
     if isinstance(iss, str) and iss.rstrip("/") == issuer.rstrip("/"):
-        found.hints.append(
+        found.hint(
             f"The issuer differs only by a trailing slash: the token says {show(iss)}, you configured "
             f"{show(issuer)}. Issuers are compared exactly; use --issuer {show(iss)} (Auth0's ends with /)."
         )
 
 
-def _signature_check(found: Diagnosis, error: AuthError | None) -> None:
-    kid = (found.header or {}).get("kid")
-    if isinstance(error, KeySetUnavailableError):
-        found.add(False, "signature", f"not checked: the key set could not be fetched ({error.reason or 'error'})")
-        found.hints.append(
-            "The issuer's key set could not be fetched: check --issuer (its discovery document is at "
-            "<issuer>/.well-known/openid-configuration) or give --jwks-uri."
-        )
-    elif error is not None and (error.code in _BEFORE_SIGNATURE or error.claim == "iss"):
+def _signature_check(
+    found: Diagnosis, error: BaseException | None, algorithms: Sequence[str], jwks_uri: str | None
+) -> None:
+    header = found.header or {}
+    kid, alg = header.get("kid"), header.get("alg")
+    key = f"the key {show(kid)}" if kid is not None else "the issuer's key (the token names no kid)"
+    if error is None:
+        found.add(True, "signature", f"verified with {key}")
+    elif not isinstance(error, AuthError):
+        found.add(None, "signature", f"not checked: the validator failed ({type(error).__name__})")
+    elif isinstance(error, KeySetUnavailableError):
+        found.add(None, "signature", f"not checked: {key_set_problem(error)}")
+        found.hint(_key_set_hint(error, algorithms, jwks_uri))
+    elif line_of(error) in _BEFORE_SIGNATURE:
         found.add(None, "signature", "not checked: an earlier check failed")
-    elif error is not None and error.code == "unknown_key":
-        found.add(False, "signature", f"no key fits kid {show(kid)} in the issuer's key set ({error.reason})")
-        found.hints.append(
+    elif error.code == "unknown_key":
+        _unknown_key(found, error, kid, alg)
+    elif error.code == "bad_signature":
+        found.add(False, "signature", f"does not verify with {key}")
+        found.hint("The signature does not match: the token was altered, or signed by another key.")
+    else:  # the validator checks the signature before any claim
+        found.add(True, "signature", f"verified with {key}")
+
+
+def _unknown_key(found: Diagnosis, error: AuthError, kid: Any, alg: Any) -> None:
+    if error.reason == "ambiguous":
+        found.add(False, "signature", f"the token names no kid and several {show(alg)} keys are published")
+        found.hint(
+            "The token has no kid header and the issuer's key set holds several keys for its algorithm: "
+            "jwtguard does not try each one. The issuer must name the signing key (kid) in the header."
+        )
+    elif error.reason == "type_mismatch":
+        found.add(False, "signature", f"the key {show(kid)} is not a {show(alg)} key")
+        found.hint(
+            f"The issuer's key {show(kid)} is of another type than the token's alg {show(alg)}: "
+            "the header was altered, or the issuer signs with another algorithm than it publishes."
+        )
+    else:
+        found.add(False, "signature", f"no key with kid {show(kid)} in the issuer's key set ({error.reason})")
+        found.hint(
             "The signing key is not in the issuer's key set: is the token from another tenant or environment, "
             "or was the key retired? Compare the token's kid with the key set's."
         )
-    elif error is not None and error.code == "bad_signature":
-        found.add(False, "signature", f"does not verify with the key {show(kid)}")
-        found.hints.append("The signature does not match: the token was altered, or signed by another key.")
+
+
+def _key_set_hint(error: KeySetUnavailableError, algorithms: Sequence[str], jwks_uri: str | None) -> str:
+    if error.reason == "no_usable_keys":
+        return (
+            f"The issuer's key set has no key for {', '.join(algorithms)}: if the issuer signs with another "
+            "algorithm, name it with --algorithm."
+        )
+    if jwks_uri is not None:
+        where = f"Check --jwks-uri {show(jwks_uri)}: it must serve the issuer's key set (JWKS)"
     else:
-        found.add(True, "signature", f"verified with the issuer's key {show(kid)}")
+        where = (
+            "Check --issuer (its discovery document is at <issuer>/.well-known/openid-configuration), "
+            "or give the key set's URL with --jwks-uri"
+        )
+    slow = "; if the issuer is only slow, raise --timeout" if error.reason == "timeout" else ""
+    return f"{where}{slow}."
 
 
-def _date_checks(found: Diagnosis, leeway: float, now: float) -> None:
+def _failure(check: Check, payload: dict[str, Any], now: float) -> str | None:
+    """The reason the validator's ``check`` refuses ``payload`` at ``now``, or ``None``."""
+    try:
+        check(payload, now)
+    except InvalidTokenError as exc:
+        return exc.reason or exc.code
+    return None
+
+
+def _date_checks(found: Diagnosis, leeway: float, now: float, *, skew_hint: bool) -> None:
     payload = found.payload or {}
-    skew = ""
-    exp, nbf, iat = payload.get("exp"), payload.get("nbf"), payload.get("iat")
-    if exp is None or not _number(exp):
-        found.add(False, "expiry", "missing (exp is required)" if exp is None else "exp is not a number")
-    elif now - leeway >= exp:
-        found.add(False, "expiry", f"expired {duration(now - exp)} ago (leeway {leeway:g} s)")
-        if now - exp <= _SKEW_WINDOW:
-            skew = f"it expired only {duration(now - exp)} ago"
+    within = f", within the leeway of {leeway:g} s"
+    skews: list[str] = []
+    # Pass or fail is the validator's check's answer; the value only chooses the words.
+    exp = as_number(payload.get("exp"))
+    failed = _failure(exp_check(leeway), payload, now)
+    if failed is None:
+        if exp is None:
+            found.add(True, "expiry", "not present")
+        else:
+            found.add(
+                True,
+                "expiry",
+                f"expires in {duration(exp - now)}" if exp > now else f"expired {_ago(exp, now)}{within}",
+            )
+    elif failed == "missing":
+        found.add(False, "expiry", "missing (exp is required)")
+    elif exp is None:
+        found.add(False, "expiry", "exp is not a number")
     else:
-        found.add(True, "expiry", f"expires in {duration(exp - now)}")
-    if nbf is not None and not _number(nbf):
-        found.add(False, "not before", "nbf is not a number")
-    elif nbf is not None and now + leeway < nbf:
-        found.add(False, "not before", f"not valid for another {duration(nbf - now)}")
-        skew = skew or (f"it becomes valid only in {duration(nbf - now)}" if nbf - now <= _SKEW_WINDOW else "")
-    else:
-        found.add(True, "not before", "not present" if nbf is None else "already valid")
-    if iat is not None and not _number(iat):
-        found.add(False, "issued at", "iat is not a number")
-    elif iat is not None and iat > now + leeway:
-        found.add(False, "issued at", f"issued {duration(iat - now)} in the future")
-        skew = f"it was issued {duration(iat - now)} in the future"
-    else:
-        found.add(True, "issued at", "not present" if iat is None else f"issued {duration(now - iat)} ago")
-    if skew:
-        found.hints.append(
+        found.add(False, "expiry", f"expired {_ago(exp, now)} (leeway {leeway:g} s)")
+        if now - exp - leeway <= SKEW_EXPIRED_WINDOW:
+            skews.append(f"it expired only {_ago(exp, now)}")
+    for name, line, check in (
+        ("nbf", "not before", nbf_check(leeway)),
+        ("iat", "issued at", iat_check(leeway, None)),
+    ):
+        value = as_number(payload.get(name))
+        failed = _failure(check, payload, now)
+        if failed is None:
+            if value is None:
+                found.add(True, line, "not present")
+            elif value > now:
+                found.add(True, line, f"{_future(name, value - now)}{within}")
+            else:
+                found.add(True, line, "already valid" if name == "nbf" else f"issued {_ago(value, now)}")
+        elif value is None:
+            found.add(False, line, f"{name} is not a number")
+        else:
+            ahead = value - now
+            found.add(False, line, f"{_future(name, ahead)} (leeway {leeway:g} s)")
+            if ahead - leeway <= SKEW_FUTURE_WINDOW:
+                skews.append(f"it {_future(name, ahead)}")
+    if skews and skew_hint:
+        skew = skews[-1]
+        found.hint(
             f"Clock skew? {skew[0].upper()}{skew[1:]}, beyond the leeway of {leeway:g} s. If the token is "
             "fresh, this machine's clock and the issuer's disagree: synchronise them (NTP) or raise --leeway."
         )
 
 
-def _audience_check(found: Diagnosis, audiences: Sequence[str]) -> None:
+def _ago(value: float, now: float) -> str:
+    return f"{duration(now - value)} ago"
+
+
+def _future(name: str, ahead: float) -> str:
+    return (
+        f"was issued {duration(ahead)} in the future" if name == "iat" else f"becomes valid only in {duration(ahead)}"
+    )
+
+
+def _audience_check(found: Diagnosis, audiences: Sequence[str], now: float) -> None:
     payload = found.payload or {}
     aud = payload.get("aud")
+    failed = _failure(aud_check(frozenset(audiences)), payload, now)
     values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    matched = [value for value in values if value in audiences]
-    if matched:
-        found.add(True, "audience", f"{show(matched[0])} is accepted")
+    if failed is None:
+        found.add(True, "audience", f"{show(next(v for v in values if v in audiences))} is accepted")
         return
-    found.add(False, "audience", "missing" if aud is None else f"{show(aud)} is not {show(list(audiences))}")
+    if failed == "missing":
+        found.add(False, "audience", "missing (aud is required)")
+        found.hint(
+            "The token names no audience (aud): request it for this API "
+            f"(Auth0: audience={audiences[0]}); an API must not accept tokens meant for anyone."
+        )
+        return
+    if failed != "mismatch":
+        found.add(False, "audience", f"{show(aud)} is not a string or a list of strings")
+        return
+    found.add(False, "audience", f"{show(aud)} is not {show(list(audiences))}")
     reasons = [f"it has {name}" for name in ("nonce", "at_hash", "c_hash") if name in payload]
     if values and payload.get("azp") in values:
         reasons.append("its aud is its azp (a client id)")
@@ -235,12 +423,12 @@ def _audience_check(found: Diagnosis, audiences: Sequence[str]) -> None:
         reasons.append('its typ claim is "ID"')
     if reasons:
         found.id_token = True
-        found.hints.append(
+        found.hint(
             f"This looks like an ID token ({', '.join(reasons)}). ID tokens are for the client that logged the "
             "user in; send the access token to the API instead."
         )
     else:
-        found.hints.append(
+        found.hint(
             f"The token is for another audience. Request it for this API (Auth0: audience={audiences[0]}), "
             "or configure --audience with the API identifier the issuer uses."
         )
@@ -254,7 +442,7 @@ def _scope_check(found: Diagnosis, scopes: Sequence[str]) -> None:
     missing = [scope for scope in scopes if scope not in granted]
     found.add(not missing, "scope", f"missing {show(missing)}" if missing else f"grants {show(list(scopes))}")
     if missing and not found.id_token:
-        found.hints.append(
+        found.hint(
             "The token lacks a required scope: request it in the token request's scope, and make sure the "
             "client may have it (Auth0: the API's permissions granted to the application or user)."
         )

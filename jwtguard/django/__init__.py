@@ -6,7 +6,8 @@ Settings (read on first use, reset by ``override_settings``)::
     REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"]}
 
 Plain Django views use :func:`require_token` (or :class:`JWTGuardMiddleware`);
-DRF views use :class:`JWTAuthentication` and :class:`TokenHasScope`. The DRF
+DRF views use :class:`JWTAuthentication` and :class:`TokenHasScope` (and,
+optionally, :func:`exception_handler` as ``EXCEPTION_HANDLER``). The DRF
 names are imported on first access, so plain Django projects need no DRF.
 """
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
         TokenRequestInvalid,
         TokenScopeDenied,
         api_exception,
+        exception_handler,
     )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "TokenScopeDenied",
     "TokenUser",
     "api_exception",
+    "exception_handler",
     "get_claims",
     "get_settings",
     "get_validator",

@@ -1,11 +1,23 @@
-"""Django REST framework: ``JWTAuthentication``, ``TokenHasScope`` and their exceptions.
+"""Django REST framework: ``JWTAuthentication``, ``TokenHasScope``, their exceptions and ``exception_handler``.
 
 DRF renders its own ``{"detail": …}`` bodies; jwtguard makes sure the status
-and ``WWW-Authenticate`` are right. Two DRF habits shape this module: on a 401,
-DRF replaces the exception's challenge with the first authenticator's
-``authenticate_header()``, so the failure is kept on the request and rendered
-from there; on a 403 nothing is replaced, so the exception carries its own
-``auth_header``. ``Retry-After`` comes from DRF's ``wait`` attribute.
+and ``WWW-Authenticate`` are right. Three DRF habits shape this module:
+
+* ``APIView.handle_exception`` overwrites the challenge of every
+  ``AuthenticationFailed`` with the *first* authenticator's
+  ``authenticate_header()``, and makes it a 403 when that one has none
+  (``SessionAuthentication``). A bearer failure is a bearer failure wherever
+  ``JWTAuthentication`` is listed, so :class:`TokenAuthenticationFailed` keeps
+  its own status and challenge (both are read-only properties). A 403
+  (``PermissionDenied``) is never rewritten: it carries its own ``auth_header``;
+  ``Retry-After`` comes from DRF's ``wait`` attribute.
+* DRF answers only its own ``APIException`` (and Django's ``Http404`` and
+  ``PermissionDenied``); anything else, such as an ``AuthError`` raised by
+  ``validator.require_scopes`` in a view, is a 500. ``JWTAuthentication`` and
+  ``TokenHasScope`` see the view instance (one per request), so they make that
+  instance's ``handle_exception`` turn an ``AuthError`` into its DRF exception
+  first: no setting needed. :func:`exception_handler` does the same for the
+  rare request neither of them saw.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from ._auth import is_preflight_request, log_failure, make_user, validate
 from ._settings import get_settings
 
 if TYPE_CHECKING:  # importing rest_framework.views needs configured settings
+    from rest_framework.response import Response
     from rest_framework.views import APIView
 
 __all__ = [
@@ -35,9 +48,10 @@ __all__ = [
     "TokenRequestInvalid",
     "TokenScopeDenied",
     "api_exception",
+    "exception_handler",
 ]
 
-_ERROR = "_jwtguard_error"
+_ANSWERING = "_jwtguard_answers_auth_errors"
 
 
 def _challenge(error: AuthError) -> str:
@@ -46,11 +60,33 @@ def _challenge(error: AuthError) -> str:
 
 
 class TokenAuthenticationFailed(AuthenticationFailed):
-    """401 ``invalid_token``; ``auth_error`` is the jwtguard error."""
+    """401 ``invalid_token`` (a bare challenge for a missing token); ``auth_error`` is the jwtguard error.
+
+    ``status_code`` and ``auth_header`` are fixed by the error: DRF's writes of
+    the first authenticator's challenge (or of a 403 when it has none) are
+    ignored, so the answer does not depend on where ``JWTAuthentication`` is listed.
+    """
 
     def __init__(self, error: AuthError) -> None:
         super().__init__(error.description, error.code)
         self.auth_error = error
+        self._auth_header = _challenge(error)
+
+    @property
+    def status_code(self) -> int:
+        return 401
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        pass  # APIView.handle_exception's 403 for a first authenticator without a challenge
+
+    @property
+    def auth_header(self) -> str:
+        return self._auth_header
+
+    @auth_header.setter
+    def auth_header(self, value: str) -> None:
+        pass  # APIView.handle_exception's challenge of the first authenticator (Basic …)
 
 
 class TokenRequestInvalid(ParseError):
@@ -83,7 +119,7 @@ class KeySetUnavailable(APIException):
 
 
 def api_exception(error: AuthError) -> APIException:
-    """Return the DRF exception that answers ``error`` (for custom authenticators)."""
+    """Return the DRF exception that answers ``error`` (for custom authenticators and exception handlers)."""
     log_failure(error)
     if isinstance(error, KeySetUnavailableError):
         return KeySetUnavailable(error)
@@ -94,21 +130,57 @@ def api_exception(error: AuthError) -> APIException:
     return TokenAuthenticationFailed(error)
 
 
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's default exception handler, also answering any :class:`~jwtguard.AuthError`.
+
+    Optional: ``JWTAuthentication`` and ``TokenHasScope`` already make their
+    view answer an ``AuthError``. Set it to cover the requests they never see
+    (another authenticator succeeded first, a view without them)::
+
+        REST_FRAMEWORK = {"EXCEPTION_HANDLER": "jwtguard.django.exception_handler"}
+
+    Returns:
+        The response, or ``None`` for an exception DRF does not handle either.
+    """
+    from rest_framework.views import exception_handler as default_handler
+
+    return default_handler(api_exception(exc) if isinstance(exc, AuthError) else exc, context)
+
+
+def answer_auth_errors(view: Any) -> None:
+    """Make ``view`` (one instance per request) answer an ``AuthError`` raised later in this request.
+
+    Its ``handle_exception`` (the view's own override, if any) then receives
+    the matching DRF exception, so a custom ``EXCEPTION_HANDLER`` sees DRF
+    exceptions only. Does nothing without a view or when already done.
+    """
+    handle = getattr(view, "handle_exception", None)
+    if handle is None or getattr(view, _ANSWERING, False):
+        return
+
+    def handle_exception(exc: Exception) -> Any:
+        return handle(api_exception(exc) if isinstance(exc, AuthError) else exc)
+
+    view.handle_exception = handle_exception  # shadows the method on this instance only
+    setattr(view, _ANSWERING, True)
+
+
 class JWTAuthentication(BaseAuthentication):
     """DRF authentication with a bearer token validated by ``settings.JWTGUARD``.
 
     ``authenticate`` returns ``None`` without a ``Bearer`` header (so the next
     authenticator runs), ``(user, claims)`` for a valid token, and raises for a
-    bad one. List it *first* in ``DEFAULT_AUTHENTICATION_CLASSES``: DRF takes
-    the 401 challenge from the first authenticator.
+    bad one, with its own status and challenge wherever it is listed. Its view
+    then also answers an ``AuthError`` raised later (``validator.require_scopes``).
+    Listed first, it also gives the challenge of requests without credentials.
     """
 
     def authenticate(self, request: Request) -> tuple[Any, Claims] | None:
+        answer_auth_errors(request.parser_context.get("view"))
         try:
             claims = validate(request._request)
             return None if claims is None else (self.get_user(claims), claims)
         except AuthError as error:
-            setattr(request, _ERROR, error)  # DRF rebuilds the 401 challenge from it
             raise api_exception(error) from None
 
     def get_user(self, claims: Claims) -> Any:
@@ -121,22 +193,21 @@ class JWTAuthentication(BaseAuthentication):
         return make_user(claims)
 
     def authenticate_header(self, request: Request) -> str:
-        error = getattr(request, _ERROR, None)
-        if not isinstance(error, AuthError) or error.status_code != 401:
-            error = MissingTokenError()
-        return _challenge(error)
+        """The bare ``Bearer`` challenge: DRF uses it, when listed first, for requests without credentials."""
+        return _challenge(MissingTokenError())
 
 
 class TokenHasScope(BasePermission):
     """Allow requests whose token carries every scope in the view's ``required_scopes``.
 
     No token claims (anonymous): ``False``, which DRF answers with 401 and the
-    bearer challenge. A missing scope raises :class:`TokenScopeDenied` (403
+    bearer challenge when ``JWTAuthentication`` is listed first. A missing scope raises :class:`TokenScopeDenied` (403
     ``insufficient_scope``), so in ``A | B`` compositions put it last. CORS
     preflights are allowed (DRF answers ``OPTIONS`` with the view's metadata).
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
+        answer_auth_errors(view)
         if is_preflight_request(request._request):
             return True
         claims = request.auth
