@@ -8,6 +8,7 @@ key type (and curve) it may be used with.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from jwt.algorithms import Algorithm, get_default_algorithms
@@ -23,6 +24,8 @@ class AlgorithmSpec:
     kty: str
     curves: frozenset[str]  # empty: the key type has no curve
     verifier: Algorithm
+    #: Bytes in every signature when the algorithm alone fixes it (HMAC); else the key does.
+    signature_length: int | None = None
 
     @property
     def symmetric(self) -> bool:
@@ -42,7 +45,9 @@ def _build() -> dict[str, AlgorithmSpec]:
         "EdDSA": ("OKP", frozenset({"Ed25519", "Ed448"})),
     }
     return {
-        name: AlgorithmSpec(name, kty, curves, pyjwt[name]) for name, (kty, curves) in families.items() if name in pyjwt
+        name: AlgorithmSpec(name, kty, curves, pyjwt[name], int(name[2:]) // 8 if kty == "oct" else None)
+        for name, (kty, curves) in families.items()
+        if name in pyjwt
     }
 
 
@@ -57,7 +62,7 @@ def compile_allowlist(algorithms: Sequence[str], *, remote: bool) -> dict[str, A
         ConfigurationError: empty list, ``none``, an unknown name, or an HMAC
             algorithm with keys fetched from the network (RFC 8725 §3.2).
     """
-    if isinstance(algorithms, str) or not algorithms:
+    if isinstance(algorithms, (str, bytes)) or not isinstance(algorithms, (Sequence, AbstractSet)) or not algorithms:
         raise ConfigurationError("algorithms must be a non-empty list of JWS algorithm names")
     compiled: dict[str, AlgorithmSpec] = {}
     for name in algorithms:

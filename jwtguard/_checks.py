@@ -94,7 +94,10 @@ def aud_check(audiences: frozenset[str]) -> Check:
             if aud in audiences:
                 return
         elif isinstance(aud, list):
-            if any(isinstance(item, str) and item in audiences for item in aud):
+            # RFC 7519 §4.1.3: an array of case-sensitive strings; anything else in it is malformed.
+            if not all(isinstance(item, str) for item in aud):
+                raise InvalidTokenError("invalid_claim", claim="aud", reason="wrong_type")
+            if any(item in audiences for item in aud):
                 return
         else:
             raise InvalidTokenError("invalid_claim", claim="aud", reason="wrong_type")
@@ -103,14 +106,21 @@ def aud_check(audiences: frozenset[str]) -> Check:
     return check
 
 
+#: The claims naming the client a token was issued to: OIDC Core §2 ``azp``; RFC 9068 §2.2 and
+#: RFC 8693 ``client_id``. A token may carry both; each one present must be an authorized party,
+#: so an application reading either never acts on an unchecked value.
+PARTY_CLAIMS = ("azp", "client_id")
+
+
 def azp_check(parties: frozenset[str]) -> Check:
     def check(payload: Mapping[str, Any], now: float) -> None:
-        # OIDC Core §2 "azp"; RFC 9068 §2.2 and RFC 8693 use "client_id".
-        party = payload.get("azp", payload.get("client_id"))
-        if party is None:
+        present = [name for name in PARTY_CLAIMS if name in payload]
+        if not present:
             raise InvalidTokenError("missing_claim", claim="azp", reason="missing")
-        if not isinstance(party, str) or party not in parties:
-            raise InvalidTokenError("unauthorized_party", claim="azp", reason="mismatch")
+        for name in present:
+            party = payload[name]
+            if not isinstance(party, str) or party not in parties:
+                raise InvalidTokenError("unauthorized_party", claim=name, reason="mismatch")
 
     return check
 
@@ -139,6 +149,19 @@ def predicate_check(name: str, predicate: ClaimPredicate) -> Check:
     return check
 
 
+def required_check(name: str, check: Check | None) -> Check:
+    """``check`` (when there is one), after making sure the claim is present at all."""
+    if check is None:
+        return present_check(name)
+
+    def both(payload: Mapping[str, Any], now: float) -> None:
+        if payload.get(name) is None:
+            raise InvalidTokenError("missing_claim", claim=name, reason="missing")
+        check(payload, now)
+
+    return both
+
+
 def build_table(
     *,
     leeway: float,
@@ -149,6 +172,9 @@ def build_table(
     claim_checks: Mapping[str, ClaimPredicate | None],
 ) -> dict[str, Check]:
     """Compile the check table for one validator configuration.
+
+    Every name in ``required_claims`` must be present, whatever else its entry
+    checks (an optional date check, a user predicate, or nothing).
 
     Raises:
         ConfigurationError: an essential check removed, or a check that is not callable.
@@ -162,8 +188,6 @@ def build_table(
         table["aud"] = aud_check(audiences)
     if authorized_parties is not None:
         table["azp"] = azp_check(authorized_parties)
-    for name in required_claims:
-        table.setdefault(name, present_check(name))
     for name, predicate in claim_checks.items():
         if predicate is None:
             if name in ESSENTIAL:
@@ -175,4 +199,6 @@ def build_table(
             table[name] = predicate_check(name, predicate)
     if "aud" not in table:
         raise ConfigurationError("an audience is required (RFC 9068 §4): set audience=")
+    for name in dict.fromkeys(required_claims):
+        table[name] = required_check(name, table.get(name))
     return table

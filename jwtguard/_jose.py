@@ -22,6 +22,7 @@ __all__ = ["ParsedToken", "b64url_decode", "parse"]
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _COMPACT_JWE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 # A final character may only carry bits that are really used (RFC 4648 §3.5):
 # with 2 characters left over the last one encodes 2 bits, with 3 it encodes 4.
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -83,12 +84,36 @@ def _loads(text: str) -> Any:
     return _DECODER.decode(text)  # surrounding whitespace is valid JSON; anything else raises here
 
 
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any string in a decoded JSON value (keys included) holds an unpaired surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _json_object(segment: str, what: str) -> dict[str, Any]:
     try:
-        value = _loads(_decode_alphabet_checked(segment).decode("utf-8"))
+        text = _decode_alphabet_checked(segment).decode("utf-8")
+        value = _loads(text)
     except (ValueError, RecursionError):
         _malformed(what)
     if not isinstance(value, dict):
+        _malformed(what)
+    # RFC 8259 §8.2, RFC 8725 §3.7: a "\ud800" escape alone decodes to a string that no later
+    # UTF-8 encode (a response, a log line, a database) accepts. Raw UTF-8 cannot carry one, so
+    # only texts with such an escape need the walk.
+    if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(value):
         _malformed(what)
     return value
 

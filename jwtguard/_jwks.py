@@ -55,7 +55,9 @@ class RemoteKeySource:
         jwks_uri: the key-set URL; ``None`` discovers it from the issuer.
         policy: cache timing (max age, unknown-``kid`` cooldown, max staleness).
         settings: network bounds.
-        clock: returns the current time in seconds (``time.time``).
+        timer: a monotonic clock in seconds (``time.monotonic``): every duration the
+            cache measures (freshness, cooldown, back-off, ``Retry-After``) uses it,
+            so a wall-clock step (NTP) never freezes or hastens refetches.
         hooks: told about each fetch (:meth:`~jwtguard.hooks.Hooks.on_key_set_fetch`).
     """
 
@@ -67,7 +69,7 @@ class RemoteKeySource:
         jwks_uri: str | None,
         policy: CachePolicy,
         settings: _http.HttpSettings,
-        clock: Callable[[], float],
+        timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
     ) -> None:
         self.issuer = issuer
@@ -75,7 +77,7 @@ class RemoteKeySource:
         self._jwks_uri = jwks_uri
         self._discovered_uri: str | None = None
         self._settings = settings
-        self._clock = clock
+        self._timer = timer
         self._hooks = hooks
         self._cache = KeyCache(policy)
         self._lock = threading.Lock()
@@ -123,13 +125,13 @@ class RemoteKeySource:
             self._notify(ok=False, reason=reason, started=started)
             with self._lock:
                 if self._inflight is future:
-                    self._cache.failed(reason, self._clock())
+                    self._cache.failed(reason, self._timer())
                     self._inflight = None
         else:
             logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
             self._notify(ok=True, reason=None, started=started)
             with self._lock:
-                self._cache.succeeded(keys, self._clock())
+                self._cache.succeeded(keys, self._timer())
                 if self._inflight is future:
                     self._inflight = None
         future.set_result(None)
@@ -143,13 +145,13 @@ class RemoteKeySource:
 
     def _plan(self, kid: str | None, spec: AlgorithmSpec) -> Key | Future[None]:
         try:  # the fast path: fresh keys, no lock
-            step = self._cache.plan(kid, spec, self._clock())
+            step = self._cache.plan(kid, spec, self._timer())
             if isinstance(step, Key):
                 return step
         except AuthError:
             pass  # decided again below: a fetch under way may still bring the key
         with self._lock:
-            now = self._clock()
+            now = self._timer()
             step = self._cache.plan(kid, spec, now, fetching=self._inflight is not None)
             if isinstance(step, Key):
                 return step
@@ -169,11 +171,11 @@ class RemoteKeySource:
         with self._lock:
             if self._inflight is future:
                 logger.warning("jwtguard: fetching the key set of %s timed out", self.issuer)
-                self._cache.failed("timeout", self._clock())
+                self._cache.failed("timeout", self._timer())
                 self._inflight = None
 
     def _settle(self, kid: str | None, spec: AlgorithmSpec) -> Key:
-        return self._cache.settle(kid, spec, self._clock())
+        return self._cache.settle(kid, spec, self._timer())
 
     @property
     def _wait(self) -> float:
@@ -215,25 +217,25 @@ class RemoteKeySource:
     def refresh(self) -> KeySetStatus:
         """Fetch the key set now (for warming up at start-up) and return the status."""
         with self._lock:
-            future = self._start_or_join(Refresh("expired"), self._clock())
+            future = self._start_or_join(Refresh("expired"), self._timer())
         self._wait_sync(future)
         return self.status()
 
     async def arefresh(self) -> KeySetStatus:
         """Like :meth:`refresh`, without blocking the event loop."""
         with self._lock:
-            future = self._start_or_join(Refresh("expired"), self._clock())
+            future = self._start_or_join(Refresh("expired"), self._timer())
         await self._wait_async(future)
         return self.status()
 
-    def snapshot(self, now: float) -> KeySet | None:
+    def snapshot(self) -> KeySet | None:
         """The current key set if it is fresh, else ``None`` (no lock, no network)."""
-        return self._cache.fresh_keys(now)
+        return self._cache.fresh_keys(self._timer())
 
     def status(self) -> KeySetStatus:
         """Return a snapshot of this key set's state."""
         cache = self._cache
-        now = self._clock()
+        now = self._timer()
         age = None if cache.fetched_at is None else now - cache.fetched_at
         count = 0 if cache.keys is None else len(cache.keys)
         usable = cache.keys is not None and cache._usable(now)

@@ -5,7 +5,16 @@ Only keys fit for verifying signatures are kept (RFC 7517 §4.2-4.3): no
 an allowed algorithm can use. Symmetric (``oct``) keys are kept only when the
 caller says the set is trusted local configuration, never for a fetched set.
 RSA keys shorter than 2048 bits and HMAC secrets shorter than the hash output
-are refused (RFC 7518 §3.3, §3.2).
+are refused (RFC 7518 §3.3, §3.2), and so are Ed25519 / Ed448 keys that are
+not canonical curve points or have small order (RFC 8725 §3.4; see
+:mod:`jwtguard._edwards`). EC points off their curve are refused by
+``cryptography`` when the key is built.
+
+Every signature has exactly one valid spelling: :meth:`Key.verify` refuses a
+signature whose length is not the one the key and algorithm produce (RFC 8017
+§8.1.2 and §8.2.2 for RSA, whose leading zero bytes some verifiers would let a
+client strip; RFC 7518 §3.4 for ECDSA), so a deny-list keyed on the token
+string cannot be bypassed by re-spelling a token.
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ._algorithms import SPECS, AlgorithmSpec
+from ._edwards import is_weak_point
 from .errors import InvalidTokenError
 
 __all__ = ["Key", "KeySet"]
@@ -32,13 +43,27 @@ _EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521", 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """One verification key: its ``kid``, type, curve, optional ``alg`` and key object."""
+    """One verification key: its ``kid``, type, curve, optional ``alg`` and key object.
+
+    ``signature_length`` is the length in bytes of every signature the key
+    makes (``None`` for an HMAC secret, whose length depends on the algorithm).
+    """
 
     kid: str | None
     kty: str
     crv: str | None
     alg: str | None
     key: Any
+    signature_length: int | None = None
+
+    def verify(self, spec: AlgorithmSpec, signing_input: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is this key's ``spec`` signature of ``signing_input``, in its one spelling."""
+        if len(signature) != (self.signature_length or spec.signature_length):
+            return False
+        try:
+            return bool(spec.verifier.verify(signing_input, self.key, signature))
+        except Exception:  # malformed signature bytes are just a bad signature
+            return False
 
     def fits(self, spec: AlgorithmSpec) -> bool:
         """Whether this key may verify ``spec``'s signatures (RFC 8725 §3.1)."""
@@ -54,6 +79,24 @@ class Key:
 def _hmac_min_bytes(alg: str) -> int:
     # RFC 7518 §3.2: a key of the same size as the hash output (or larger).
     return int(alg[2:]) // 8
+
+
+def _signature_length(key: Any) -> int | None:
+    if isinstance(key, rsa.RSAPublicKey):
+        return (key.key_size + 7) // 8  # RFC 8017 §8.1.2 step 1, §8.2.2 step 1
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return 2 * ((key.curve.key_size + 7) // 8)  # RFC 7518 §3.4: R and S, each padded
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return 64  # RFC 8032 §5.1.6
+    if isinstance(key, ed448.Ed448PublicKey):
+        return 114  # RFC 8032 §5.2.6
+    return None
+
+
+def _weak_edwards_key(key: Any, crv: str | None) -> bool:
+    if crv not in ("Ed25519", "Ed448"):
+        return False
+    return is_weak_point(crv, key.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
 def _curve_of(key: Any) -> str | None:
@@ -96,7 +139,10 @@ def _load(jwk: Mapping[str, Any], allowed: Mapping[str, AlgorithmSpec], symmetri
     crv = _curve_of(key)
     if kty in ("EC", "OKP") and crv != jwk.get("crv"):
         return None
-    return Key(kid, str(kty), crv, alg if isinstance(alg, str) else None, key)
+    if _weak_edwards_key(key, crv):
+        logger.warning("jwtguard: ignoring an Ed25519/Ed448 key of small order or off the curve")
+        return None
+    return Key(kid, str(kty), crv, alg if isinstance(alg, str) else None, key, _signature_length(key))
 
 
 class KeySet:

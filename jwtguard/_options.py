@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 from ._checks import as_number
 from .errors import ConfigurationError
@@ -14,10 +15,15 @@ __all__ = ["media_type", "number", "seconds", "strings"]
 def strings(value: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
     if value is None:
         return ()
-    items = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        items: tuple[object, ...] = (value,)
+    elif isinstance(value, (Sequence, AbstractSet)) and not isinstance(value, (bytes, bytearray)):
+        items = tuple(value)
+    else:
+        raise ConfigurationError(f"{what} must be a non-empty string or a sequence of them")
     if not all(isinstance(item, str) and item for item in items):
         raise ConfigurationError(f"{what} must be a non-empty string or a sequence of them")
-    return items
+    return items  # type: ignore[return-value]
 
 
 def seconds(value: float | None, what: str, *, optional: bool = False) -> float | None:

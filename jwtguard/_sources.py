@@ -18,7 +18,7 @@ from ._status import KeySetStatus
 from .errors import ConfigurationError
 from .hooks import Hooks
 
-__all__ = ["KeySource", "StaticKeySource", "build_source", "static_source"]
+__all__ = ["KeySource", "StaticKeySource", "build_sources", "static_source"]
 
 
 class KeySource(Protocol):
@@ -29,7 +29,7 @@ class KeySource(Protocol):
     def refresh(self) -> KeySetStatus: ...
     async def arefresh(self) -> KeySetStatus: ...
     def status(self) -> KeySetStatus: ...
-    def snapshot(self, now: float) -> KeySet | None: ...
+    def snapshot(self) -> KeySet | None: ...
 
 
 class StaticKeySource:
@@ -42,7 +42,7 @@ class StaticKeySource:
     def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         return self._keys.find(kid, spec)
 
-    def snapshot(self, now: float) -> KeySet | None:
+    def snapshot(self) -> KeySet | None:
         return self._keys
 
     async def aget_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
@@ -67,45 +67,63 @@ def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str
     return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))
 
 
-def build_source(
-    issuer: str,
+def build_sources(
+    issuers: Sequence[str],
     *,
-    several_issuers: bool,
     jwks: Mapping[str, Any] | None,
     jwks_uri: str | Mapping[str, str] | None,
     algorithms: Sequence[str],
     policy: CachePolicy,
     settings: _http.HttpSettings,
-    clock: Callable[[], float],
+    timer: Callable[[], float],
     hooks: Hooks | None,
-) -> KeySource:
-    """The key source of one configured issuer.
+) -> dict[str, KeySource]:
+    """The key source of each configured issuer.
+
+    Issuers configured with the same keys share one source: one static key
+    set, or one remote key set per URL (Azure AD's v1 and v2 issuers of a
+    tenant publish one JWKS: one fetch serves both). Each issuer's tokens
+    still verify only with keys from the source configured for it; issuers
+    left to discovery each get their own.
 
     Raises:
         ConfigurationError: a ``jwks`` or ``jwks_uri`` that does not fit the issuer(s),
             keys unusable with ``algorithms``, or a URL that may not be fetched.
     """
-    if jwks is not None:
-        document = jwks if "keys" in jwks else jwks.get(issuer)
-        if not isinstance(document, Mapping):
-            raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
-        try:
-            source = static_source(issuer, document, algorithms)
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"jwks: {exc}") from None
-        if not source.status().loaded:
-            raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(algorithms)}")
-        return source
-    if isinstance(jwks_uri, Mapping):
-        uri: str | None = jwks_uri.get(issuer)
-        if uri is None:
-            raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
-    else:
-        if jwks_uri is not None and several_issuers:
-            raise ConfigurationError("with several issuers, give jwks_uri as a mapping issuer -> URL")
-        uri = jwks_uri
-    if uri is None:
-        _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
-    else:
-        _http.check_url(uri, settings, "jwks_uri")
-    return RemoteKeySource(issuer, algorithms, jwks_uri=uri, policy=policy, settings=settings, clock=clock, hooks=hooks)
+    shared: dict[object, KeySource] = {}
+    sources: dict[str, KeySource] = {}
+    for issuer in issuers:
+        if jwks is not None:
+            document = jwks if "keys" in jwks else jwks.get(issuer)
+            if not isinstance(document, Mapping):
+                raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
+            source = shared.get(id(document))
+            if source is None:
+                source = shared[id(document)] = _static(issuer, document, algorithms)
+        else:
+            uri = jwks_uri.get(issuer) if isinstance(jwks_uri, Mapping) else jwks_uri
+            if uri is None and isinstance(jwks_uri, Mapping):
+                raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
+            if uri is None:
+                _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
+            else:
+                _http.check_url(uri, settings, "jwks_uri")
+            source = shared.get(uri) if uri is not None else None
+            if source is None:
+                source = RemoteKeySource(
+                    issuer, algorithms, jwks_uri=uri, policy=policy, settings=settings, timer=timer, hooks=hooks
+                )
+                if uri is not None:
+                    shared[uri] = source
+        sources[issuer] = source
+    return sources
+
+
+def _static(issuer: str, document: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
+    try:
+        source = static_source(issuer, document, algorithms)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(f"jwks: {exc}") from None
+    if not source.status().loaded:
+        raise ConfigurationError(f"jwks for issuer {issuer!r} holds no key usable with {list(algorithms)}")
+    return source

@@ -43,7 +43,7 @@ class CachedToken(NamedTuple):
     not_before: float
     not_after: float
     keys: KeySet
-    snapshot: Callable[[float], KeySet | None]
+    snapshot: Callable[[], KeySet | None]
 
 
 class TokenCache:
@@ -65,7 +65,7 @@ class TokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if entry.not_before <= now < entry.not_after and entry.snapshot(now) is entry.keys:
+        if entry.not_before <= now < entry.not_after and entry.snapshot() is entry.keys:
             return entry.claims
         self._entries.pop(token, None)
         return None

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Claims"]
+from ._frozen import freeze_members
+
+__all__ = ["Claims", "is_scope_token"]
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by U+0020 only.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def is_scope_token(value: object) -> bool:
+    """Whether ``value`` is one RFC 6749 §3.3 scope-token (printable ASCII, no space, ``"`` or ``\\``)."""
+    return isinstance(value, str) and _SCOPE_TOKEN.fullmatch(value) is not None
+
+
+def _granted(items: Iterable[object]) -> Iterator[str]:
+    # A scope-token with any other character (a tab, NBSP, U+2028 …) is never a grant: it
+    # matches no scope, so "files:read<NBSP>admin" grants neither "files:read" nor "admin".
+    return (item for item in items if is_scope_token(item))  # type: ignore[misc]
 
 
 def _scopes(payload: Mapping[str, Any]) -> frozenset[str]:
     found: set[str] = set()
-    scope = payload.get("scope")  # RFC 8693 §4.2 / RFC 9068 §2.2.3: space-separated string
+    scope = payload.get("scope")  # RFC 6749 §3.3, RFC 9068 §2.2.3: space-separated string
     if isinstance(scope, str):
-        found.update(scope.split())
+        found.update(_granted(scope.split(" ")))
     scp = payload.get("scp")  # Okta and Azure AD: string or list
     if isinstance(scp, str):
-        found.update(scp.split())
+        found.update(_granted(scp.split(" ")))
     elif isinstance(scp, list):
-        found.update(item for item in scp if isinstance(item, str))
+        found.update(_granted(scp))
     permissions = payload.get("permissions")  # Auth0 RBAC: list
     if isinstance(permissions, list):
-        found.update(item for item in permissions if isinstance(item, str))
+        found.update(_granted(permissions))
     return frozenset(found)
 
 
@@ -32,26 +49,32 @@ class Claims(Mapping[str, Any]):
     >>> claims["sub"], sorted(claims.scopes)
     ('user-1', ['admin', 'read', 'write'])
 
-    ``scopes`` is the union of ``scope`` (space-separated string), ``scp``
-    (string or list, as Okta and Azure AD send it) and ``permissions`` (Auth0
-    RBAC); values of other types are ignored. ``header`` is the token's
-    protected JOSE header.
+    ``scopes`` is the union of ``scope`` (a string of scope-tokens separated
+    by single spaces, RFC 6749 §3.3), ``scp`` (such a string or a list, as Okta
+    and Azure AD send it) and ``permissions`` (Auth0 RBAC); values of other
+    types are ignored, and so is any scope-token holding a character outside
+    RFC 6749's set (tabs, line breaks, non-ASCII spaces …): it grants nothing.
+    ``header`` is the token's protected JOSE header.
+
+    Nothing reachable from a ``Claims`` can be changed: nested lists and
+    objects are read-only ``list`` and ``dict`` subclasses, so a cached token's
+    claims handed to one request cannot alter what the next request sees.
     """
 
     __slots__ = ("_payload", "_scopes", "header")
 
     def __init__(self, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None) -> None:
-        self._payload: Mapping[str, Any] = MappingProxyType(dict(payload))
+        self._payload: Mapping[str, Any] = MappingProxyType(freeze_members(dict(payload)))
         self._scopes: frozenset[str] | None = None
-        self.header: Mapping[str, Any] = MappingProxyType(dict(header or {}))
+        self.header: Mapping[str, Any] = MappingProxyType(freeze_members(dict(header or {})))
 
     @classmethod
     def _adopt(cls, payload: dict[str, Any], header: dict[str, Any]) -> Claims:
-        """Wrap dicts nobody else holds, without copying them (the validator's fast path)."""
+        """Wrap dicts nobody else holds, freezing their members in place (the validator's fast path)."""
         claims = cls.__new__(cls)
-        claims._payload = MappingProxyType(payload)
+        claims._payload = MappingProxyType(freeze_members(payload))
         claims._scopes = None
-        claims.header = MappingProxyType(header)
+        claims.header = MappingProxyType(freeze_members(header))
         return claims
 
     @property

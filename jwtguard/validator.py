@@ -6,18 +6,19 @@ import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
-from ._checks import ClaimPredicate, build_table
+from ._checks import ClaimPredicate, as_number, build_table
 from ._keycache import CachePolicy
 from ._keys import Key
 from ._options import media_type, number, seconds, strings
-from ._sources import KeySource, build_source
+from ._sources import KeySource, build_sources
 from ._status import KeySetStatus
 from ._token_cache import CachedToken, TokenCache
-from .claims import Claims
+from .claims import Claims, is_scope_token
 from .errors import AuthError, ConfigurationError, InsufficientScopeError, InvalidTokenError
 from .hooks import Hooks, call_safely
 
@@ -42,6 +43,14 @@ logger = logging.getLogger("jwtguard")
 DEFAULT_TOKEN_CACHE_SIZE = 1024
 #: The strict RFC 9068 §4 set: only ``at+jwt``.
 RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
+
+
+def _scopes(value: str | Sequence[str], what: str) -> tuple[str, ...]:
+    scopes = strings(value, what)
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise ConfigurationError(f"{what}: {scope!r} is not an RFC 6749 scope-token (printable ASCII, no spaces)")
+    return scopes
 
 
 class Validator:
@@ -73,7 +82,11 @@ class Validator:
         timeout: seconds a key-set fetch may take, in all.
         max_response_size: largest discovery or JWKS response, in bytes.
         allow_insecure_http: allow plain ``http://`` to non-loopback hosts (unsafe).
-        clock: returns the current time in seconds since the epoch.
+        clock: returns the current time in seconds since the epoch (token dates:
+            ``exp``, ``nbf``, ``iat``).
+        timer: a monotonic clock in seconds, for the durations the key-set cache
+            measures (freshness, cooldown, back-off), so that a step of the wall
+            clock never freezes or hastens refetches.
         hooks: a :class:`~jwtguard.hooks.Hooks` receiving validations,
             rejections and key-set fetches (for metrics).
 
@@ -105,6 +118,7 @@ class Validator:
         max_response_size: int = 1024 * 1024,
         allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
     ) -> None:
         issuers = strings(issuer, "issuer")
@@ -112,13 +126,26 @@ class Validator:
             raise ConfigurationError("issuer is required")
         if jwks is not None and jwks_uri is not None:
             raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
+        if jwks is not None and not isinstance(jwks, Mapping):
+            raise ConfigurationError("jwks must be a JWKS document (a mapping with 'keys') or a mapping issuer -> JWKS")
+        if jwks_uri is not None and not isinstance(jwks_uri, (str, Mapping)):
+            raise ConfigurationError("jwks_uri must be a URL or a mapping issuer -> URL")
+        for name, function in (("clock", clock), ("timer", timer)):
+            if not callable(function) or as_number(function()) is None:
+                raise ConfigurationError(f"{name} must be a callable returning a finite number of seconds")
+        if hooks is not None and not isinstance(hooks, Hooks):
+            raise ConfigurationError("hooks must be a jwtguard.hooks.Hooks")
         self._algorithms = compile_allowlist(algorithms, remote=jwks is None)
         self.issuers = issuers
         self.audiences = frozenset(strings(audience, "audience"))
         self.leeway = seconds(leeway, "leeway") or 0.0
         parties = strings(authorized_parties, "authorized_parties") if authorized_parties is not None else None
         self.authorized_parties = frozenset(parties) if parties is not None else None
-        self.required_scopes = strings(required_scopes, "required_scopes")
+        self.required_scopes = _scopes(required_scopes, "required_scopes")
+        if isinstance(token_types, str) or not isinstance(token_types, Collection):
+            raise ConfigurationError("token_types must be a collection of typ values (None: no typ)")
+        if not all(t is None or isinstance(t, str) for t in token_types):
+            raise ConfigurationError("token_types must hold strings or None")
         self._token_types = frozenset(None if t is None else media_type(t) for t in token_types)
         if not self._token_types:
             raise ConfigurationError("token_types must accept at least one value")
@@ -126,6 +153,8 @@ class Validator:
             raise ConfigurationError("max_token_size must be an integer >= 64")
         self.max_token_size = max_token_size
         self.max_token_age = seconds(max_token_age, "max_token_age", optional=True)
+        if claim_checks is not None and not isinstance(claim_checks, Mapping):
+            raise ConfigurationError("claim_checks must be a mapping claim name -> predicate (or None)")
         checks = dict(claim_checks or {})
         table = build_table(
             leeway=self.leeway,
@@ -145,6 +174,8 @@ class Validator:
         self._token_cache = TokenCache(token_cache_size) if token_cache_size and not custom_time_check else None
         self._clock = clock
         self._hooks = hooks
+        if not isinstance(allow_insecure_http, bool):
+            raise ConfigurationError("allow_insecure_http must be True or False")
         if isinstance(max_response_size, bool) or not isinstance(max_response_size, int) or max_response_size < 1:
             raise ConfigurationError("max_response_size must be a positive integer (bytes)")
         settings = _http.HttpSettings(
@@ -155,20 +186,16 @@ class Validator:
         if settings.timeout <= 0:
             raise ConfigurationError("timeout must be > 0")
         policy = CachePolicy(max_age=cache_max_age, cooldown=unknown_kid_cooldown, max_stale=max_stale)
-        self._sources: dict[str, KeySource] = {
-            iss: build_source(
-                iss,
-                several_issuers=len(issuers) > 1,
-                jwks=jwks,
-                jwks_uri=jwks_uri,
-                algorithms=tuple(self._algorithms),
-                policy=policy,
-                settings=settings,
-                clock=clock,
-                hooks=hooks,
-            )
-            for iss in issuers
-        }
+        self._sources: dict[str, KeySource] = build_sources(
+            issuers,
+            jwks=jwks,
+            jwks_uri=jwks_uri,
+            algorithms=tuple(self._algorithms),
+            policy=policy,
+            settings=settings,
+            timer=timer,
+            hooks=hooks,
+        )
 
     # -- validation ---------------------------------------------------------------
 
@@ -204,11 +231,7 @@ class Validator:
     def _finish(
         self, token: str, parsed: _jose.ParsedToken, spec: AlgorithmSpec, source: KeySource, key: Key
     ) -> Claims:
-        try:
-            valid = spec.verifier.verify(parsed.signing_input, key.key, parsed.signature)
-        except Exception:  # malformed signature bytes are just a bad signature
-            valid = False
-        if not valid:
+        if not key.verify(spec, parsed.signing_input, parsed.signature):
             raise InvalidTokenError("bad_signature", reason="mismatch")
         payload = parsed.payload
         now = self._clock()
@@ -224,7 +247,7 @@ class Validator:
     def _remember(
         self, token: str, claims: Claims, payload: dict[str, Any], source: KeySource, key: Key, now: float
     ) -> None:
-        keys = source.snapshot(now)
+        keys = source.snapshot()
         if keys is None or not keys.holds(key):
             return  # the key set changed meanwhile: do not cache
         # The window in which the time checks (exp, nbf, iat, max_token_age) pass; see _checks.
@@ -310,7 +333,12 @@ class Validator:
         """Raise :class:`InsufficientScopeError` unless ``claims`` grant every scope.
 
         The error's challenge lists all of ``scopes`` (RFC 6750 §3).
+
+        Raises:
+            InsufficientScopeError: a scope is missing (403).
+            ConfigurationError: a name in ``scopes`` is not an RFC 6749 scope-token.
         """
+        _scopes(scopes, "require_scopes")
         if not claims.scopes.issuperset(scopes):
             error = InsufficientScopeError(scopes)
             self._rejected(error)
@@ -323,15 +351,25 @@ class Validator:
 
         Never raises for an outage: check ``status.loaded``.
         """
-        return tuple(source.refresh() for source in self._sources.values())
+        for source in self._distinct_sources():
+            source.refresh()
+        return self.key_set_status()
 
     async def awarm_up(self) -> tuple[KeySetStatus, ...]:
         """Like :meth:`warm_up`, without blocking the event loop."""
-        return tuple([await source.arefresh() for source in self._sources.values()])
+        for source in self._distinct_sources():
+            await source.arefresh()
+        return self.key_set_status()
 
     def key_set_status(self) -> tuple[KeySetStatus, ...]:
-        """Return a snapshot of every issuer's key set (for health checks); no network."""
-        return tuple(source.status() for source in self._sources.values())
+        """Return a snapshot of every issuer's key set (for health checks); no network.
+
+        One entry per configured issuer, also where issuers share one key set.
+        """
+        return tuple(replace(source.status(), issuer=iss) for iss, source in self._sources.items())
+
+    def _distinct_sources(self) -> list[KeySource]:
+        return list({id(source): source for source in self._sources.values()}.values())
 
     @property
     def algorithms(self) -> tuple[str, ...]:

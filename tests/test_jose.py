@@ -115,3 +115,40 @@ def test_any_text_parses_or_raises_invalid_token(token: str) -> None:
 def test_any_json_object_round_trips(claims: dict[str, object]) -> None:
     segment = b64url(json.dumps(claims).encode())
     assert parse(f"{HEADER}.{segment}.{SIG}", 16384).payload == claims
+
+
+def _segment(json_text: str) -> str:
+    return b64url(json_text.encode("ascii"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r'{"sub": "\ud800"}',
+        r'{"sub": "a\uDFFFb"}',
+        r'{"\udbff": 1}',
+        r'{"roles": ["ok", {"deep": ["\ud83d"]}]}',
+        r'{"sub": "\ude00\ud83d"}',  # a pair in the wrong order is two lone halves
+    ],
+)
+@pytest.mark.parametrize("where", ["header", "payload"])
+def test_escaped_lone_surrogates_make_the_token_malformed(text: str, where: str) -> None:
+    header, payload = (_segment(text), PAYLOAD) if where == "header" else (HEADER, _segment(text))
+    assert code_of(f"{header}.{payload}.{SIG}") == "malformed_token"
+
+
+@pytest.mark.parametrize("text", [r'{"sub": "\ud83d\ude00"}', r'{"sub": "\\ud800"}', '{"sub": "\\u00e9"}'])
+def test_escaped_pairs_and_look_alikes_are_fine(text: str) -> None:
+    parsed = parse(f"{HEADER}.{_segment(text)}.{SIG}", 16384)
+    json.dumps(parsed.payload, ensure_ascii=False).encode("utf-8")
+
+
+@given(st.lists(st.integers(0, 0x10FFFF), max_size=6).map(lambda points: "".join(map(chr, points))))
+def test_every_accepted_claim_encodes_as_utf8(text: str) -> None:
+    token = f"{HEADER}.{_segment(json.dumps({text: [text]}))}.{SIG}"
+    try:
+        parsed = parse(token, 16384)
+    except jwtguard.InvalidTokenError:
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    else:
+        json.dumps(parsed.payload, ensure_ascii=False).encode("utf-8")

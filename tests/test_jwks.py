@@ -368,3 +368,54 @@ def test_a_forked_child_fetches_on_its_own(own_issuer: LocalIssuer) -> None:
     lock.release()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# -- durations are measured on the monotonic timer, token dates on the wall clock -------------
+
+
+@pytest.mark.parametrize("step", [-3600, 3600])
+def test_a_wall_clock_step_neither_freezes_nor_hastens_a_recovery(
+    own_issuer: LocalIssuer, clock: FakeClock, step: float
+) -> None:
+    timer = FakeClock(1000.0)
+    own_issuer.server.route(JWKS, lambda request: Response(503, "down"))
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer)
+    error = expect_error(validator, own_issuer.token())
+    assert isinstance(error, jwtguard.KeySetUnavailableError)
+    own_issuer.server.route(JWKS, lambda request: Response(200, own_issuer.jwks()))
+    clock.advance(step)  # NTP steps the wall clock; no real time passes
+    error = expect_error(validator, own_issuer.token())
+    assert isinstance(error, jwtguard.KeySetUnavailableError)  # still backing off: the timer did not move
+    assert error.retry_after <= 5
+    assert own_issuer.jwks_fetches == 1
+    timer.advance(5)
+    validator.validate(own_issuer.token())  # recovered after the back-off, whatever the wall clock did
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_after_a_backward_step_a_rotated_key_is_found_after_the_cooldown(
+    own_issuer: LocalIssuer, clock: FakeClock
+) -> None:
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(timer=timer, unknown_kid_cooldown=30)
+    validator.validate(own_issuer.token())
+    expect_error(validator, own_issuer.factory().mint(headers={"kid": "unknown"}))  # spends the refetch
+    own_issuer.rotate()
+    clock.advance(-3600)
+    assert expect_error(validator, own_issuer.token()).code == "unknown_key"  # inside the cooldown
+    assert own_issuer.jwks_fetches == 2
+    timer.advance(30)
+    validator.validate(own_issuer.token())  # the rotated-in key: the cooldown ended on the timer
+    assert own_issuer.jwks_fetches == 3
+
+
+def test_a_forward_wall_clock_step_does_not_age_the_keys(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(timer=timer)
+    validator.validate(own_issuer.token())
+    clock.advance(7200)
+    validator.validate(own_issuer.token())  # a token minted at the new wall time, keys still fresh
+    assert own_issuer.jwks_fetches == 1
+    timer.advance(600)
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2

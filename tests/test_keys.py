@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed448 as ed448_module
+from cryptography.hazmat.primitives.asymmetric import ed25519 as ed25519_module
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import RSAAlgorithm
 
 import jwtguard
 from jwtguard._algorithms import SPECS, compile_allowlist
 from jwtguard._keys import KeySet
 from jwtguard.testing import SigningKey
+from jwtguard.testing.keys import b64url
 
 RSA = SigningKey.generate("RS256", kid="rsa")
 EC = SigningKey.generate("ES256", kid="ec")
@@ -114,3 +118,58 @@ def test_bad_allowlists_are_configuration_errors(algorithms: list[str], remote: 
 
 def test_hmac_is_allowed_with_static_keys() -> None:
     assert list(compile_allowlist(["HS256"], remote=False)) == ["HS256"]
+
+
+# -- degenerate keys (RFC 8725 §3.4) ------------------------------------------------
+
+P25519 = 2**255 - 19
+P448 = 2**448 - 2**224 - 1
+# Every point of order 1, 2, 4 or 8 on edwards25519 (the identity, (0, -1), (±sqrt(-1), 0) and four
+# of order 8), their encodings with the sign bit flipped, and non-canonical spellings (y >= p).
+SMALL_ORDER_25519 = [
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    (P25519 + 1).to_bytes(32, "little").hex(),  # the identity again, y not reduced
+    (2).to_bytes(32, "little").hex(),  # y = 2: no x puts it on the curve
+]
+SMALL_ORDER_448 = [
+    (1).to_bytes(57, "little").hex(),  # the identity
+    (P448 - 1).to_bytes(57, "little").hex(),  # (0, -1)
+    bytes(56).hex() + "80",  # (1, 0): order 4
+    bytes(57).hex(),  # (-1, 0): order 4
+    (P448 + 1).to_bytes(57, "little").hex(),  # the identity, y not reduced
+]
+
+
+def okp(curve: str, public: str, kid: str = "weak") -> dict[str, object]:
+    return {"kty": "OKP", "crv": curve, "x": b64url(bytes.fromhex(public)), "kid": kid}
+
+
+@pytest.mark.parametrize(
+    ("curve", "public"),
+    [("Ed25519", x) for x in SMALL_ORDER_25519] + [("Ed448", x) for x in SMALL_ORDER_448],
+)
+def test_small_order_and_off_curve_edwards_keys_are_refused_and_the_rest_kept(curve: str, public: str) -> None:
+    keys = keyset(okp(curve, public), RSA.jwk, ED.jwk)
+    assert keys.kids == {"rsa", "ed"}
+
+
+def test_honest_edwards_keys_of_both_curves_are_kept() -> None:
+    for _ in range(20):
+        raw = ed448_module.Ed448PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        other = SigningKey.generate("EdDSA", kid="ed2")
+        assert keyset(ED.jwk, other.jwk, okp("Ed448", raw.hex(), "ed448")).kids == {"ed", "ed2", "ed448"}
+
+
+@pytest.mark.parametrize("public", SMALL_ORDER_25519[:1])
+def test_the_identity_key_forgery_verifies_without_the_check(public: str) -> None:
+    # Why the rule exists: with this key, R = identity and S = 0 verify any message at all.
+    identity = bytes.fromhex(public)
+    key = ed25519_module.Ed25519PublicKey.from_public_bytes(identity)
+    key.verify(identity + bytes(32), b"any message whatsoever")  # does not raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -366,18 +367,6 @@ def test_bad_configuration_fails_at_construction(clock: FakeClock, options: dict
         jwtguard.Validator(**base)
 
 
-def test_several_issuers_need_a_jwks_uri_mapping() -> None:
-    with pytest.raises(jwtguard.ConfigurationError):
-        jwtguard.Validator(
-            issuer=["https://a.example/", "https://b.example/"], audience="x", jwks_uri="https://a.example/k"
-        )
-    jwtguard.Validator(
-        issuer=["https://a.example/", "https://b.example/"],
-        audience="x",
-        jwks_uri={"https://a.example/": "https://a.example/k", "https://b.example/": "https://b.example/k"},
-    )
-
-
 def test_hmac_with_static_keys(clock: FakeClock) -> None:
     secret = b"a-very-long-shared-secret-for-hs256!"
     jwk = {"kty": "oct", "k": b64url(secret), "kid": "hs"}
@@ -430,3 +419,132 @@ def test_rfc9068_profile_is_strict(clock: FakeClock, factory: TokenFactory) -> N
 def test_oidc_profile_is_the_default_validator() -> None:
     validator = jwtguard.profiles.oidc("https://login.example.com/tenant/v2.0", "api://my-api")
     assert validator.issuers == ("https://login.example.com/tenant/v2.0",)
+
+
+# -- correctness classes found by review ------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"])
+def test_the_rfc9068_profile_requires_each_of_its_claims(clock: FakeClock, factory: TokenFactory, name: str) -> None:
+    validator = jwtguard.profiles.rfc9068(ISSUER, AUDIENCE, jwks={"keys": [RSA.jwk]}, clock=clock)
+    validator.validate(factory.mint(client_id="c", headers={"typ": "at+jwt"}))
+    error = rejects(validator, factory.mint({"client_id": "c", name: None}, headers={"typ": "at+jwt"}))
+    assert (error.code, error.claim) == ("missing_claim", name)
+
+
+@pytest.mark.parametrize("name", ["iat", "nbf", "exp", "aud", "azp", "sub", "tid"])
+def test_required_claims_require_every_named_claim(clock: FakeClock, factory: TokenFactory, name: str) -> None:
+    # Some of these names also have a value check (dates, aud, azp): being required must still hold.
+    validator = make(clock, required_claims=[name], authorized_parties=["spa"])
+    token_claims = {"nbf": int(clock()) - 10, "tid": "t", "azp": "spa"}
+    validator.validate(factory.mint(token_claims))
+    missing = factory.mint({**token_claims, name: None}, client_id="spa" if name == "azp" else None)
+    error = rejects(validator, missing)
+    assert (error.code, error.claim) == ("missing_claim", name)
+
+
+def test_required_claims_hold_beside_a_users_check(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock, required_claims=["nbf"], claim_checks={"nbf": None})  # value check off, presence on
+    assert rejects(validator, factory.mint()).claim == "nbf"
+    validator.validate(factory.mint(not_before=3600))  # presence only: the date is no longer checked
+
+
+def test_azp_and_client_id_must_both_be_authorized(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock, authorized_parties=["spa", "cli"])
+    validator.validate(factory.mint(azp="spa", client_id="cli"))
+    for azp, client_id in (("spa", "evil"), ("evil", "spa"), ("spa", 7), (None, ["cli"])):
+        error = rejects(validator, factory.mint(azp=azp, client_id=client_id))
+        assert error.code == "unauthorized_party"
+        assert error.claim == ("client_id" if azp == "spa" else "azp" if azp else "client_id")
+
+
+@pytest.mark.parametrize("member", [7, None, ["nested"], {"a": 1}, True])
+def test_an_aud_list_must_hold_only_strings(clock: FakeClock, factory: TokenFactory, member: Any) -> None:
+    error = rejects(make(clock), factory.mint(aud=[AUDIENCE, member]))
+    assert (error.code, error.claim, error.reason) == ("invalid_claim", "aud", "wrong_type")
+
+
+def _stripped_signature_token(alg: str, clock: FakeClock) -> tuple[str, str]:
+    """A token whose RSA signature starts with a zero byte, and the same token with that byte dropped."""
+    factory = TokenFactory(ISSUER, AUDIENCE, key=KEYS[alg], clock=clock)
+    for _ in range(5000):
+        token = factory.mint()
+        head, _, signature = token.rpartition(".")
+        raw = base64.urlsafe_b64decode(signature + "==")
+        if raw[0] == 0:
+            return token, f"{head}.{b64url(raw[1:])}"
+    raise AssertionError("no signature with a leading zero byte")  # pragma: no cover - p < 1e-8
+
+
+@pytest.mark.parametrize("alg", ["RS256", "PS256"])
+def test_an_rsa_signature_has_exactly_the_modulus_length(clock: FakeClock, alg: str) -> None:
+    validator = make(clock)
+    token, stripped = _stripped_signature_token(alg, clock)
+    validator.validate(token)
+    assert rejects(validator, stripped).code == "bad_signature"
+
+
+@pytest.mark.parametrize("alg", list(KEYS))
+@pytest.mark.parametrize("change", ["prepend_zero", "append_zero", "drop_last"])
+def test_every_signature_has_one_length(clock: FakeClock, alg: str, change: str) -> None:
+    token = TokenFactory(ISSUER, AUDIENCE, key=KEYS[alg], clock=clock).mint()
+    head, _, signature = token.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    raw = {"prepend_zero": b"\0" + raw, "append_zero": raw + b"\0", "drop_last": raw[:-1]}[change]
+    assert rejects(make(clock), f"{head}.{b64url(raw)}").code == "bad_signature"
+
+
+def test_a_small_order_ed25519_key_in_a_key_set_cannot_forge_tokens(clock: FakeClock) -> None:
+    identity = bytes([1]) + bytes(31)
+    weak = {"kty": "OKP", "crv": "Ed25519", "x": b64url(identity), "kid": "weak"}
+    validator = make(clock, jwks={"keys": [weak, RSA.jwk]}, algorithms=["EdDSA", "RS256"])
+    claims = TokenFactory(ISSUER, AUDIENCE, clock=clock).default_claims() | {"sub": "admin", "scope": "admin"}
+    head = f"{b64url_json({'alg': 'EdDSA', 'kid': 'weak'})}.{b64url_json(claims)}"
+    forged = f"{head}.{b64url(identity + bytes(32))}"  # R = identity, S = 0: "valid" for any message
+    assert rejects(validator, forged).code == "unknown_key"
+    validator.validate(TokenFactory(ISSUER, AUDIENCE, key=RSA, clock=clock).mint())  # the rest of the set serves
+
+
+def test_a_static_set_of_only_degenerate_keys_is_a_configuration_error(clock: FakeClock) -> None:
+    weak = {"kty": "OKP", "crv": "Ed25519", "x": b64url(bytes([1]) + bytes(31)), "kid": "weak"}
+    with pytest.raises(jwtguard.ConfigurationError):
+        make(clock, jwks={"keys": [weak]}, algorithms=["EdDSA"])
+
+
+def test_several_issuers_may_share_one_key_set(clock: FakeClock) -> None:
+    with LocalServer() as server:
+        fetches: list[str] = []
+
+        def jwks(request: Any) -> Response:
+            fetches.append(request.path)
+            return Response(200, {"keys": [RSA.jwk]})
+
+        server.route("/keys", jwks)
+        v1, v2 = "https://sts.example.test/tenant/", "https://login.example.test/tenant/v2.0"
+        validator = jwtguard.Validator(issuer=[v1, v2], audience=AUDIENCE, jwks_uri=server.url + "/keys", clock=clock)
+        for iss in (v1, v2, v1):
+            assert validator.validate(TokenFactory(iss, AUDIENCE, key=RSA, clock=clock).mint())["iss"] == iss
+        assert fetches == ["/keys"]  # one fetch serves both issuers
+        assert [status.issuer for status in validator.key_set_status()] == [v1, v2]
+        assert all(status.loaded for status in validator.warm_up())
+        assert len(fetches) == 2  # warming up refreshes the shared set once, not once per issuer
+        other = SigningKey.generate("RS256", kid=RSA.kid)
+        assert rejects(validator, TokenFactory(v2, AUDIENCE, key=other, clock=clock).mint()).code == "bad_signature"
+
+
+def _option_defaults() -> dict[str, Any]:
+    return {"issuer": ISSUER, "audience": AUDIENCE, "jwks": {"keys": [RSA.jwk]}}
+
+
+WRONG_TYPES: list[Any] = [object(), b"bytes", {1: 2}, 3 + 4j, lambda: "not a number"]
+
+
+@pytest.mark.parametrize("name", [name for name in inspect.signature(jwtguard.Validator).parameters])
+@pytest.mark.parametrize("value", WRONG_TYPES, ids=["object", "bytes", "dict", "complex", "callable"])
+def test_every_option_of_the_wrong_type_is_a_configuration_error(name: str, value: Any) -> None:
+    options = _option_defaults()
+    if name == "jwks_uri":
+        options.pop("jwks")
+    options[name] = value
+    with pytest.raises(jwtguard.ConfigurationError):
+        jwtguard.Validator(**options)

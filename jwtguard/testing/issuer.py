@@ -236,7 +236,13 @@ class LocalIssuer:
         return self.oauth.login(user, client_id=client_id, scope=scope, audience=audience, nonce=nonce)
 
     def validator(self, *, audience: str | Sequence[str] | None = None, **options: Any) -> Validator:
-        """A :class:`~jwtguard.Validator` wired to this issuer (discovery over loopback HTTP)."""
+        """A :class:`~jwtguard.Validator` wired to this issuer (discovery over loopback HTTP).
+
+        With a test clock (``LocalIssuer(clock=…)``), that clock also drives the
+        validator's key-cache ``timer``: advancing it ages cached keys too.
+        """
         options.setdefault("algorithms", sorted({key.alg for key in self.keys}))
         options.setdefault("clock", self.clock)
+        if self.clock is not time.time:
+            options.setdefault("timer", self.clock)
         return Validator(issuer=self.issuer, audience=audience or self.audience, **options)

@@ -177,7 +177,7 @@ def test_loopback_http_issuer_on_any_port(provider: Provider, second_provider: P
 def test_signing_key_rotation(second_provider: Provider) -> None:
     """New key: one key-set fetch. Old key retired: rejected once our cached key set refreshes."""
     clock = OffsetClock()
-    validator = validator_for(second_provider, clock=clock)  # default cache: keys fresh for 600 s
+    validator = validator_for(second_provider, clock=clock, timer=clock)  # default cache: keys fresh for 600 s
     old_token = second_provider.client_credentials(CLIENT_FOR["RS256"])
     validator.validate(old_token)
     fetches = second_provider.stats()["jwks"]
