@@ -13,7 +13,7 @@ cache hit costs nothing more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, NoReturn, SupportsIndex
 
 __all__ = ["FrozenDict", "FrozenList", "freeze"]
@@ -62,19 +62,30 @@ class FrozenDict(dict[str, Any]):
         raise TypeError("unhashable type: 'FrozenDict'")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Any:
-    """``value`` with every nested list and dict replaced by a read-only twin (scalars as they are)."""
-    kind = type(value)
-    if kind is dict or kind is FrozenDict:
+    """``value`` with every nested list and mapping replaced by a read-only twin (scalars as they are)."""
+    if isinstance(value, Mapping):
         return FrozenDict({key: freeze(item) for key, item in value.items()})
-    if kind is list or kind is FrozenList:
+    if isinstance(value, list):
         return FrozenList([freeze(item) for item in value])
+    if isinstance(value, tuple):
+        return tuple(freeze(item) for item in value)
     return value
 
 
 def freeze_members(payload: dict[str, Any]) -> dict[str, Any]:
-    """Freeze the containers inside a decoded JSON object, in place; return it."""
+    """Freeze the containers inside a decoded JSON object, in place; return it.
+
+    Only for what ``json`` decoded (plain dicts, lists and scalars), which this
+    walks faster than :func:`freeze` does.
+    """
     for key, item in payload.items():
-        if type(item) is dict or type(item) is list:
+        kind = type(item)
+        if kind is list:
+            payload[key] = FrozenList(item) if _SCALARS.issuperset(map(type, item)) else freeze(item)
+        elif kind is dict:
             payload[key] = freeze(item)
     return payload

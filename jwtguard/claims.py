@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from ._frozen import freeze_members
+from ._frozen import freeze, freeze_members
 
 __all__ = ["Claims", "is_scope_token"]
 
@@ -64,9 +64,9 @@ class Claims(Mapping[str, Any]):
     __slots__ = ("_payload", "_scopes", "header")
 
     def __init__(self, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None) -> None:
-        self._payload: Mapping[str, Any] = MappingProxyType(freeze_members(dict(payload)))
+        self._payload: Mapping[str, Any] = MappingProxyType({key: freeze(value) for key, value in payload.items()})
         self._scopes: frozenset[str] | None = None
-        self.header: Mapping[str, Any] = MappingProxyType(freeze_members(dict(header or {})))
+        self.header: Mapping[str, Any] = MappingProxyType({key: freeze(value) for key, value in (header or {}).items()})
 
     @classmethod
     def _adopt(cls, payload: dict[str, Any], header: dict[str, Any]) -> Claims:

@@ -140,3 +140,13 @@ def test_frozen_claims_still_serialise_copy_and_compare_like_json() -> None:
     thawed = copy.deepcopy(as_dict)  # a user who wants a mutable copy builds one
     thawed["extra"] = 1
     assert "extra" not in claims
+
+
+def test_claims_built_from_other_container_types_are_frozen_too() -> None:
+    from collections import OrderedDict
+
+    claims = jwtguard.Claims({"a": OrderedDict(b=[1]), "t": ([2],)})
+    with pytest.raises(TypeError):
+        claims["a"]["b"].append(2)
+    with pytest.raises(TypeError):
+        claims["t"][0].append(3)
