@@ -13,6 +13,11 @@ has its own handler for :class:`JWTBearerError` (``app.exception_handlers``).
 
 from __future__ import annotations
 
+from ._extras import require
+
+# ruff: noqa: E402 - the imports below follow this check on purpose
+require("fastapi", "fastapi", "jwtguard.fastapi needs FastAPI")
+
 from fastapi import Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes

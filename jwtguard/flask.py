@@ -7,6 +7,11 @@ state lives in ``app.extensions["jwtguard"]``; errors are werkzeug
 
 from __future__ import annotations
 
+from ._extras import require
+
+# ruff: noqa: E402 - the imports below follow this check on purpose
+require("flask", "flask", "jwtguard.flask needs Flask")
+
 import functools
 import inspect
 from collections.abc import Callable, Iterator, Mapping

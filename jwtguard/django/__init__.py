@@ -13,6 +13,11 @@ names are imported on first access, so plain Django projects need no DRF.
 
 from __future__ import annotations
 
+from .._extras import require
+
+# ruff: noqa: E402 - the imports below follow this check on purpose
+require("django", "django", "jwtguard.django needs Django")
+
 import importlib
 from typing import TYPE_CHECKING, Any
 

@@ -22,6 +22,11 @@ and ``WWW-Authenticate`` are right. Three DRF habits shape this module:
 
 from __future__ import annotations
 
+from .._extras import require
+
+# ruff: noqa: E402 - the imports below follow this check on purpose
+require("rest_framework", "django", "jwtguard.django's DRF classes need Django REST framework")
+
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
