@@ -62,3 +62,19 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_is_clean() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# A distribution name and the top-level module it provides, where the two differ.
+_IMPORT_NAMES = {"pyjwt": "jwt", "djangorestframework": "rest_framework"}
+
+
+def test_every_runtime_dependency_is_imported_by_the_package() -> None:
+    import re
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    source = "\n".join(path.read_text() for path in (ROOT / "jwtguard").rglob("*.py"))
+    for requirement in declared:
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower()
+        module = _IMPORT_NAMES.get(name, name.replace("-", "_"))
+        assert re.search(rf"^\s*(import|from) {module}\b", source, re.MULTILINE), f"{name} is declared but unused"
