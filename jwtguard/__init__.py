@@ -19,6 +19,7 @@ from .errors import (
     KeySetUnavailableError,
     MissingTokenError,
 )
+from .requirement import Requirement
 from .validator import (
     DEFAULT_LEEWAY,
     DEFAULT_MAX_TOKEN_SIZE,
@@ -46,6 +47,7 @@ __all__ = [
     "KeySetUnavailableError",
     "MissingTokenError",
     "RFC9068_TOKEN_TYPES",
+    "Requirement",
     "Validator",
     "profiles",
 ]

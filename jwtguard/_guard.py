@@ -1,10 +1,13 @@
-"""What a middleware does with a request, whatever the framework: the shared policy.
+"""What an adapter does with a request, whatever the framework: the shared policy.
 
-The ASGI and WSGI middleware (and any adapter that protects whole path trees)
-differ only in how they read a request and send an answer. This module holds
-the rest: which paths are excluded or optional, that CORS preflights pass,
-where the RFC 9728 document is served, how the token is read, and how an
-error is answered.
+Every adapter (ASGI and WSGI middleware, FastAPI, Flask, Django, DRF) differs
+only in how it reads a request and sends an answer. This module holds the
+rest: the adapter's set-up is checked when it is built (a ``validator=`` that
+is not a :class:`~jwtguard.Validator` is a :class:`~jwtguard.ConfigurationError`
+then, never a 500 later), which paths are excluded or optional, that CORS
+preflights pass, where the RFC 9728 document is served, that credentials are
+checked by :meth:`~jwtguard.Validator.authenticate` and route requirements by
+:meth:`~jwtguard.Validator.authorize`, and how an error is answered.
 """
 
 from __future__ import annotations
@@ -13,18 +16,34 @@ import enum
 from collections.abc import Iterable
 
 from ._paths import PathSet
-from .bearer import extract_bearer
-from .errors import AuthError, MissingTokenError
+from ._request import Headers
+from .claims import Claims
+from .errors import AuthError, ConfigurationError
+from .requirement import Requirement
 from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse, error_response
 from .validator import Validator
 
-__all__ = ["CLAIMS_KEY", "VALIDATOR_KEY", "Guard", "Route"]
+__all__ = ["CLAIMS_KEY", "VALIDATOR_KEY", "Guard", "Route", "check_validator"]
 
 #: Where middleware leave the validated :class:`~jwtguard.Claims` (ASGI scope, WSGI environ).
 CLAIMS_KEY = "jwtguard.claims"
 #: The :class:`~jwtguard.Validator` that produced them: claims are reused only by the same validator.
 VALIDATOR_KEY = "jwtguard.validator"
+
+
+def check_validator(validator: object, where: str) -> Validator:
+    """``validator`` if it is a :class:`~jwtguard.Validator`.
+
+    Raises:
+        ConfigurationError: anything else (``None``, a URL, a settings dict …), at set-up time.
+    """
+    if not isinstance(validator, Validator):
+        raise ConfigurationError(
+            f"{where}: validator= must be a jwtguard.Validator, not {type(validator).__name__} "
+            "(build one with jwtguard.Validator(issuer=..., audience=...) or Validator.from_env())"
+        )
+    return validator
 
 
 class Route(enum.Enum):
@@ -43,16 +62,21 @@ class Guard:
         self,
         *,
         validator: Validator,
-        realm: str | None,
-        exclude_paths: Iterable[str],
-        optional_paths: Iterable[str],
-        resource_metadata: ProtectedResourceMetadata | None,
-        protect_preflight: bool,
+        realm: str | None = None,
+        exclude_paths: Iterable[str] = (),
+        optional_paths: Iterable[str] = (),
+        resource_metadata: ProtectedResourceMetadata | None = None,
+        protect_preflight: bool = False,
+        where: str = "JWTGuard",
     ) -> None:
-        self.validator = validator
+        self.validator = check_validator(validator, where)
         self.realm = realm
         self.exclude_paths = PathSet(exclude_paths, "exclude_paths")
         self.optional_paths = PathSet(optional_paths, "optional_paths")
+        if resource_metadata is not None and not isinstance(resource_metadata, ProtectedResourceMetadata):
+            raise ConfigurationError(f"{where}: resource_metadata must be a ProtectedResourceMetadata")
+        if realm is not None and not isinstance(realm, str):
+            raise ConfigurationError(f"{where}: realm must be a string")
         self.resource_metadata = resource_metadata
         self.protect_preflight = protect_preflight
 
@@ -65,20 +89,23 @@ class Guard:
             return Route.ANONYMOUS
         return Route.OPTIONAL if path in self.optional_paths else Route.REQUIRED
 
-    @staticmethod
-    def token(authorization: Iterable[str], route: Route) -> str | None:
-        """The bearer token; ``None`` on an optional route without bearer credentials.
+    def authenticate(self, method: str, url: str, headers: Headers, route: Route = Route.REQUIRED) -> Claims | None:
+        """The request's claims; ``None`` on an optional route without bearer credentials.
 
         Raises:
-            MissingTokenError: no bearer credentials on a required route.
-            InvalidRequestError: a malformed ``Authorization`` header, or several.
+            AuthError: see :meth:`jwtguard.Validator.authenticate`.
         """
-        try:
-            return extract_bearer(authorization)
-        except MissingTokenError:
-            if route is Route.OPTIONAL:
-                return None
-            raise
+        return self.validator.authenticate(method, url, headers, optional=route is Route.OPTIONAL)
+
+    async def aauthenticate(
+        self, method: str, url: str, headers: Headers, route: Route = Route.REQUIRED
+    ) -> Claims | None:
+        """Like :meth:`authenticate`, without blocking the event loop."""
+        return await self.validator.aauthenticate(method, url, headers, optional=route is Route.OPTIONAL)
+
+    def authorize(self, claims: Claims | None, requirement: Requirement) -> Claims:
+        """Check a route's requirement (see :meth:`jwtguard.Validator.authorize`)."""
+        return self.validator.authorize(claims, requirement)
 
     def answer(self, error: AuthError) -> ErrorResponse:
         """The response to ``error``, naming the resource metadata in the challenge when configured."""

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
 from .bearer import is_preflight
 from .claims import Claims
-from .errors import AuthError, InvalidRequestError, MissingTokenError
+from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
 from .validator import Validator
 
@@ -84,11 +84,13 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
     return claims
 
 
-def _authorization(headers: Iterable[Any]) -> list[str]:
-    try:
-        return [value.decode("latin-1") for name, value in headers if name.lower() == b"authorization"]
-    except (TypeError, ValueError, AttributeError):  # not a (bytes, bytes) pair: never a 500
-        raise InvalidRequestError("malformed_authorization") from None
+def _url(scope: Scope) -> str:
+    """The request URL as the server saw it (scheme, host, path; no query)."""
+    host = next((bytes(v).decode("latin-1") for n, v in scope.get("headers", ()) if n == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{_route_path(scope)}"
 
 
 def _is_preflight(scope: Scope) -> bool:
@@ -137,8 +139,8 @@ class JWTGuardMiddleware:
         protect_preflight: bool = False,
     ) -> None:
         self.app = app
-        self.validator = validator
         self.guard = Guard(
+            where="jwtguard.asgi.JWTGuardMiddleware",
             validator=validator,
             realm=realm,
             exclude_paths=exclude_paths,
@@ -146,6 +148,7 @@ class JWTGuardMiddleware:
             resource_metadata=resource_metadata,
             protect_preflight=protect_preflight,
         )
+        self.validator = self.guard.validator
         self.protect_websockets = protect_websockets
         # Wrapped around a whole Starlette/FastAPI app, its error middleware would turn an endpoint's
         # AuthError into a 500 before it reaches us: let the app's own exception handling render it.
@@ -175,13 +178,12 @@ class JWTGuardMiddleware:
             await send(message)
 
         try:
-            token = None
+            claims = None
             if route is not Route.ANONYMOUS:
-                token = self.guard.token(_authorization(scope.get("headers", ())), route)
-            if token is None:
+                claims = await self.guard.aauthenticate(str(method), _url(scope), scope.get("headers", ()), route)
+            if claims is None:
                 _set_anonymous(scope)
             else:
-                claims = await self.validator.avalidate(token)
                 scope[CLAIMS_KEY] = scope["auth"] = claims
                 scope[VALIDATOR_KEY] = self.validator
                 scope["user"] = TokenUser(claims)

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
-from ._checks import ClaimPredicate, as_number, build_table
+from ._checks import ClaimPredicate, build_table
+from ._config import (
+    DEFAULT_LEEWAY,
+    DEFAULT_MAX_TOKEN_SIZE,
+    DEFAULT_TOKEN_CACHE_SIZE,
+    DEFAULT_TOKEN_TYPES,
+    RFC9068_TOKEN_TYPES,
+    Options,
+)
 from ._keycache import CachePolicy
 from ._keys import Key
-from ._options import media_type, number, seconds, strings
+from ._options import media_type, number
+from ._request import Headers, read_headers
 from ._sources import KeySource, build_sources
 from ._status import KeySetStatus
 from ._token_cache import CachedToken, TokenCache
-from .claims import Claims, is_scope_token
-from .errors import AuthError, ConfigurationError, InsufficientScopeError, InvalidTokenError
+from .bearer import extract_bearer
+from .claims import Claims
+from .errors import AuthError, InsufficientScopeError, InvalidTokenError, MissingTokenError
 from .hooks import Hooks, call_safely
+from .requirement import Requirement
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
 
 __all__ = [
     "DEFAULT_LEEWAY",
@@ -31,26 +46,7 @@ __all__ = [
     "Validator",
 ]
 
-#: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
-DEFAULT_LEEWAY = 5.0
-#: Largest token accepted, in characters (Azure AD tokens with groups reach ~8 KiB).
-DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
-#: Accepted ``typ`` header values: absent, ``JWT``, or RFC 9068's ``at+jwt``.
-DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "application/at+jwt")
 logger = logging.getLogger("jwtguard")
-
-#: How many validated tokens each validator remembers.
-DEFAULT_TOKEN_CACHE_SIZE = 1024
-#: The strict RFC 9068 §4 set: only ``at+jwt``.
-RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
-
-
-def _scopes(value: str | Sequence[str], what: str) -> tuple[str, ...]:
-    scopes = strings(value, what)
-    for scope in scopes:
-        if not is_scope_token(scope):
-            raise ConfigurationError(f"{what}: {scope!r} is not an RFC 6749 scope-token (printable ASCII, no spaces)")
-    return scopes
 
 
 class Validator:
@@ -121,81 +117,74 @@ class Validator:
         timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
     ) -> None:
-        issuers = strings(issuer, "issuer")
-        if not issuers:
-            raise ConfigurationError("issuer is required")
-        if jwks is not None and jwks_uri is not None:
-            raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
-        if jwks is not None and not isinstance(jwks, Mapping):
-            raise ConfigurationError("jwks must be a JWKS document (a mapping with 'keys') or a mapping issuer -> JWKS")
-        if jwks_uri is not None and not isinstance(jwks_uri, (str, Mapping)):
-            raise ConfigurationError("jwks_uri must be a URL or a mapping issuer -> URL")
-        for name, function in (("clock", clock), ("timer", timer)):
-            if not callable(function) or as_number(function()) is None:
-                raise ConfigurationError(f"{name} must be a callable returning a finite number of seconds")
-        if hooks is not None and not isinstance(hooks, Hooks):
-            raise ConfigurationError("hooks must be a jwtguard.hooks.Hooks")
-        self._algorithms = compile_allowlist(algorithms, remote=jwks is None)
-        self.issuers = issuers
-        self.audiences = frozenset(strings(audience, "audience"))
-        self.leeway = seconds(leeway, "leeway") or 0.0
-        parties = strings(authorized_parties, "authorized_parties") if authorized_parties is not None else None
-        self.authorized_parties = frozenset(parties) if parties is not None else None
-        self.required_scopes = _scopes(required_scopes, "required_scopes")
-        if isinstance(token_types, str) or not isinstance(token_types, Collection):
-            raise ConfigurationError("token_types must be a collection of typ values (None: no typ)")
-        if not all(t is None or isinstance(t, str) for t in token_types):
-            raise ConfigurationError("token_types must hold strings or None")
-        self._token_types = frozenset(None if t is None else media_type(t) for t in token_types)
-        if not self._token_types:
-            raise ConfigurationError("token_types must accept at least one value")
-        if isinstance(max_token_size, bool) or not isinstance(max_token_size, int) or max_token_size < 64:
-            raise ConfigurationError("max_token_size must be an integer >= 64")
-        self.max_token_size = max_token_size
-        self.max_token_age = seconds(max_token_age, "max_token_age", optional=True)
-        if claim_checks is not None and not isinstance(claim_checks, Mapping):
-            raise ConfigurationError("claim_checks must be a mapping claim name -> predicate (or None)")
-        checks = dict(claim_checks or {})
+        arguments = dict(locals())
+        del arguments["self"]
+        self._assemble(Options(**arguments))
+
+    def _assemble(self, options: Options) -> None:
+        """Build the parts (algorithms, check table, token cache, key sources) from checked options."""
+        self._options = options
+        self._algorithms = compile_allowlist(options.algorithms, remote=options.jwks is None)
+        checks = options.claim_checks or {}
         table = build_table(
-            leeway=self.leeway,
-            audiences=self.audiences,
-            authorized_parties=self.authorized_parties,
-            max_token_age=self.max_token_age,
-            required_claims=strings(required_claims, "required_claims"),
+            leeway=options.leeway,
+            audiences=cast(frozenset[str], options.audience),
+            authorized_parties=cast("frozenset[str] | None", options.authorized_parties),
+            max_token_age=options.max_token_age,
+            required_claims=options.required_claims,
             claim_checks=checks,
         )
         self._checks = tuple(table.values())
         # Users' predicates may depend on state (a revocation list): they run again on every cache hit.
         self._predicates = tuple(table[name] for name, predicate in checks.items() if predicate is not None)
-        if isinstance(token_cache_size, bool) or not isinstance(token_cache_size, int) or token_cache_size < 0:
-            raise ConfigurationError("token_cache_size must be an integer >= 0")
         # A user predicate on a time claim may depend on the time: such tokens are never cached.
         custom_time_check = any(checks.get(name) is not None for name in ("exp", "nbf", "iat"))
-        self._token_cache = TokenCache(token_cache_size) if token_cache_size and not custom_time_check else None
-        self._clock = clock
-        self._hooks = hooks
-        if not isinstance(allow_insecure_http, bool):
-            raise ConfigurationError("allow_insecure_http must be True or False")
-        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int) or max_response_size < 1:
-            raise ConfigurationError("max_response_size must be a positive integer (bytes)")
+        size = options.token_cache_size
+        self._token_cache = TokenCache(size) if size and not custom_time_check else None
+        self._clock = options.clock
+        self._hooks = options.hooks
+        self._token_types = cast(frozenset[str | None], options.token_types)
         settings = _http.HttpSettings(
-            timeout=seconds(timeout, "timeout") or 0.0,
-            max_bytes=max_response_size,
-            allow_insecure_http=allow_insecure_http,
+            timeout=options.timeout,
+            max_bytes=options.max_response_size,
+            allow_insecure_http=options.allow_insecure_http,
         )
-        if settings.timeout <= 0:
-            raise ConfigurationError("timeout must be > 0")
-        policy = CachePolicy(max_age=cache_max_age, cooldown=unknown_kid_cooldown, max_stale=max_stale)
+        policy = CachePolicy(
+            max_age=options.cache_max_age, cooldown=options.unknown_kid_cooldown, max_stale=options.max_stale
+        )
         self._sources: dict[str, KeySource] = build_sources(
-            issuers,
-            jwks=jwks,
-            jwks_uri=jwks_uri,
+            cast(tuple[str, ...], options.issuer),
+            jwks=options.jwks,
+            jwks_uri=options.jwks_uri,
             algorithms=tuple(self._algorithms),
             policy=policy,
             settings=settings,
-            timer=timer,
-            hooks=hooks,
+            timer=options.timer,
+            hooks=options.hooks,
         )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, prefix: str = "JWTGUARD_", **overrides: Any
+    ) -> Validator:
+        """Build a validator from ``JWTGUARD_*`` environment variables (twelve-factor deployments).
+
+        Every option is reachable: ``JWTGUARD_ISSUER``, ``JWTGUARD_AUDIENCE``
+        (several separated by commas or spaces), ``JWTGUARD_LEEWAY=10``,
+        ``JWTGUARD_JWKS`` (JSON), ``JWTGUARD_HOOKS=package.module:hooks`` …
+        (see :mod:`jwtguard.settings`); ``overrides`` are keyword arguments
+        that win over the environment. Variables with the prefix that name no
+        option are an error (adapter settings such as ``JWTGUARD_REALM`` are
+        known and ignored here).
+
+        Raises:
+            ConfigurationError: an unknown variable (naming the nearest known one) or a bad value.
+        """
+        from .settings import validator_from_settings
+
+        source = os.environ if environ is None else environ
+        values = {name[len(prefix) :]: value for name, value in source.items() if name.startswith(prefix)}
+        return validator_from_settings(values, where="environment", from_text=True, overrides=overrides)
 
     # -- validation ---------------------------------------------------------------
 
@@ -265,6 +254,26 @@ class Validator:
             assert self._token_cache is not None
             self._token_cache.put(token, CachedToken(claims, not_before, not_after, keys, source.snapshot))
 
+    def _flow(self, token: str) -> Generator[tuple[KeySource, str | None, AlgorithmSpec], Key, Claims]:
+        """The whole validation of a token not answered from the cache, written once.
+
+        It yields ``(source, kid, spec)`` when it needs a key and is sent the
+        key back; :meth:`validate` and :meth:`avalidate` drive it, the one
+        fetching keys in a blocking way, the other awaiting them. A failure
+        raised by the driver is thrown in here, so every rejection is logged
+        and counted in one place.
+        """
+        try:
+            parsed, spec, source = self._frame(token)
+            key = yield source, parsed.header.get("kid"), spec
+            claims = self._finish(token, parsed, spec, source, key)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        if self._hooks is not None:
+            call_safely(self._hooks.on_validated, claims, cached=False)
+        return claims
+
     def validate(self, token: str) -> Claims:
         """Validate an access token and return its claims.
 
@@ -279,32 +288,121 @@ class Validator:
         claims = self._from_cache(token)
         if claims is not None:
             return claims
+        flow = self._flow(token)
+        source, kid, spec = next(flow)
         try:
-            parsed, spec, source = self._frame(token)
-            key = source.get_key(parsed.header.get("kid"), spec)
-            claims = self._finish(token, parsed, spec, source, key)
+            key = source.get_key(kid, spec)
         except AuthError as error:
-            self._rejected(error)
-            raise
-        if self._hooks is not None:
-            call_safely(self._hooks.on_validated, claims, cached=False)
-        return claims
+            return _finish_flow(flow, error)
+        return _finish_flow(flow, key)
 
     async def avalidate(self, token: str) -> Claims:
         """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
         claims = self._from_cache(token)
         if claims is not None:
             return claims
+        flow = self._flow(token)
+        source, kid, spec = next(flow)
         try:
-            parsed, spec, source = self._frame(token)
-            key = await source.aget_key(parsed.header.get("kid"), spec)
-            claims = self._finish(token, parsed, spec, source, key)
+            key = await source.aget_key(kid, spec)
+        except AuthError as error:
+            return _finish_flow(flow, error)
+        return _finish_flow(flow, key)
+
+    # -- requests -------------------------------------------------------------------
+
+    def _token(self, headers: Headers, *, required: bool) -> str | None:
+        """The request's bearer token; ``None`` when it has none and none is ``required``."""
+        try:
+            return extract_bearer(read_headers(headers)["authorization"])
+        except MissingTokenError as error:
+            if not required:
+                return None
+            self._rejected(error)
+            raise
         except AuthError as error:
             self._rejected(error)
             raise
-        if self._hooks is not None:
-            call_safely(self._hooks.on_validated, claims, cached=False)
-        return claims
+
+    @overload
+    def authenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: Literal[False] = False,
+    ) -> Claims: ...
+    @overload
+    def authenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: bool,
+    ) -> Claims | None: ...
+    def authenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: bool = False,
+    ) -> Claims | None:
+        """Check a request's credentials: the one request policy every adapter calls.
+
+        Reads the bearer token from ``Authorization`` in ``headers`` (a mapping,
+        or ``(name, value)`` pairs; ``str`` or ``bytes``; repeated names kept),
+        then applies every check of :meth:`validate`. ``method``, ``url`` and
+        ``client_certificate`` are what sender-constrained tokens are checked
+        against. With ``optional=True`` a request without bearer credentials
+        gets ``None`` (anonymous) instead of :class:`MissingTokenError`; bad
+        credentials are refused all the same.
+
+        Raises:
+            MissingTokenError: no bearer credentials at all (401, bare challenge).
+            InvalidRequestError: a malformed ``Authorization`` header, or several (400).
+            InvalidTokenError, InsufficientScopeError, KeySetUnavailableError: as :meth:`validate`.
+        """
+        token = self._token(headers, required=not optional)
+        return None if token is None else self.validate(token)
+
+    @overload
+    async def aauthenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: Literal[False] = False,
+    ) -> Claims: ...
+    @overload
+    async def aauthenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: bool,
+    ) -> Claims | None: ...
+    async def aauthenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        client_certificate: bytes | Certificate | None = None,
+        *,
+        optional: bool = False,
+    ) -> Claims | None:
+        """Like :meth:`authenticate`; never blocks the event loop."""
+        token = self._token(headers, required=not optional)
+        return None if token is None else await self.avalidate(token)
 
     def _from_cache(self, token: object) -> Claims | None:
         if self._token_cache is None or type(token) is not str:
@@ -329,20 +427,38 @@ class Validator:
         if self._hooks is not None:
             call_safely(self._hooks.on_rejected, error)
 
-    def require_scopes(self, claims: Claims, *scopes: str) -> None:
-        """Raise :class:`InsufficientScopeError` unless ``claims`` grant every scope.
+    def require_scopes(self, claims: Claims, *scopes: str, any_of: bool = False) -> None:
+        """Raise :class:`InsufficientScopeError` unless ``claims`` grant every one of ``scopes``.
 
-        The error's challenge lists all of ``scopes`` (RFC 6750 §3).
+        With ``any_of=True``, one of them suffices. The error's challenge lists
+        all of ``scopes`` (RFC 6750 §3).
 
         Raises:
             InsufficientScopeError: a scope is missing (403).
+            MissingTokenError: ``claims`` is ``None`` (an anonymous request).
             ConfigurationError: a name in ``scopes`` is not an RFC 6749 scope-token.
         """
-        _scopes(scopes, "require_scopes")
-        if not claims.scopes.issuperset(scopes):
-            error = InsufficientScopeError(scopes)
+        self.authorize(claims, Requirement.of(scopes, any_of=any_of))
+
+    def authorize(self, claims: Claims | None, requirement: Requirement) -> Claims:
+        """Check ``claims`` against a route's ``requirement``; return them.
+
+        Every adapter's route-level form (a decorator, a dependency, a
+        permission class) ends here, so each refusal is decided, logged and
+        counted the same way whatever the framework.
+
+        Raises:
+            MissingTokenError: ``claims`` is ``None`` (an anonymous request).
+            InsufficientScopeError: the requirement is not met (403).
+        """
+        try:
+            if claims is None:
+                raise MissingTokenError()
+            requirement.check(claims)
+        except AuthError as error:
             self._rejected(error)
-            raise error
+            raise
+        return claims
 
     # -- key-set management --------------------------------------------------------
 
@@ -376,5 +492,62 @@ class Validator:
         """The allowed algorithms."""
         return tuple(self._algorithms)
 
+    @property
+    def options(self) -> Options:
+        """Every option this validator was built with, checked and normalised (read-only)."""
+        return self._options
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """The accepted issuers."""
+        return self._options.issuer  # type: ignore[return-value]
+
+    @property
+    def audiences(self) -> frozenset[str]:
+        """The accepted audiences."""
+        return self._options.audience  # type: ignore[return-value]
+
+    @property
+    def leeway(self) -> float:
+        """Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``."""
+        return self._options.leeway
+
+    @property
+    def required_scopes(self) -> tuple[str, ...]:
+        """Scopes every token must carry."""
+        return self._options.required_scopes  # type: ignore[return-value]
+
+    @property
+    def authorized_parties(self) -> frozenset[str] | None:
+        """Accepted client ids (``azp`` / ``client_id``), or ``None`` when not checked."""
+        return self._options.authorized_parties  # type: ignore[return-value]
+
+    @property
+    def max_token_size(self) -> int:
+        """Longest token accepted, in characters."""
+        return self._options.max_token_size
+
+    @property
+    def max_token_age(self) -> float | None:
+        """Maximum seconds since ``iat``, or ``None``."""
+        return self._options.max_token_age
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if not name.startswith("_"):
+            raise AttributeError(f"Validator.{name} is read-only: build a new Validator with the option you want")
+        super().__setattr__(name, value)
+
     def __repr__(self) -> str:
         return f"Validator(issuer={list(self.issuers)!r}, audience={sorted(self.audiences)!r})"
+
+
+def _finish_flow(flow: Generator[Any, Key, Claims], sent: Key | AuthError) -> Claims:
+    """Resume :meth:`Validator._flow` with a key (or the error finding it raised) and return its claims."""
+    try:
+        if isinstance(sent, AuthError):
+            flow.throw(sent)
+        else:
+            flow.send(sent)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("the validation flow asked for a second key")  # pragma: no cover

@@ -42,6 +42,19 @@ def get_claims(environ: Environ) -> Claims:
     return claims
 
 
+def _headers(environ: Environ) -> list[tuple[str, Any]]:
+    # The server has joined repeated headers with "," (PEP 3333); the policy splits a second token.
+    header = environ.get("HTTP_AUTHORIZATION")
+    return [] if header is None else [("authorization", header)]
+
+
+def _url(environ: Environ) -> str:
+    """The request URL as the server saw it (PEP 3333 "URL reconstruction"), without the query."""
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+
+
 class JWTGuardMiddleware:
     """Require a valid bearer token on every request to ``app``.
 
@@ -70,8 +83,8 @@ class JWTGuardMiddleware:
         protect_preflight: bool = False,
     ) -> None:
         self.app = app
-        self.validator = validator
         self.guard = Guard(
+            where="jwtguard.wsgi.JWTGuardMiddleware",
             validator=validator,
             realm=realm,
             exclude_paths=exclude_paths,
@@ -79,6 +92,7 @@ class JWTGuardMiddleware:
             resource_metadata=resource_metadata,
             protect_preflight=protect_preflight,
         )
+        self.validator = self.guard.validator
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -89,11 +103,10 @@ class JWTGuardMiddleware:
             assert meta is not None
             return self._send(start_response, 200, [("Content-Type", "application/json")], meta.body(), method)
         try:
-            token = None
+            claims = None
             if route is not Route.ANONYMOUS:
-                header = environ.get("HTTP_AUTHORIZATION")
-                token = self.guard.token(() if header is None else (header,), route)
-            environ[CLAIMS_KEY] = None if token is None else self.validator.validate(token)
+                claims = self.guard.authenticate(str(method), _url(environ), _headers(environ), route)
+            environ[CLAIMS_KEY] = claims
         except AuthError as error:
             return self._deny(start_response, error, method)
         return self._call_app(environ, start_response)

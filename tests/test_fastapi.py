@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 import jwtguard
 from jwtguard.asgi import JWTGuardMiddleware
 from jwtguard.fastapi import JWTBearer, JWTBearerError, install_error_handler
+from jwtguard.hooks import Hooks
 from jwtguard.resource_metadata import ProtectedResourceMetadata
 from jwtguard.testing import LocalIssuer
 
@@ -159,23 +160,23 @@ def test_resource_metadata_in_the_challenge(validator: jwtguard.Validator) -> No
     )
 
 
-def test_reuses_claims_validated_by_the_middleware(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
-    calls: list[str] = []
-    avalidate = validator.avalidate
+def test_reuses_claims_validated_by_the_middleware(issuer: LocalIssuer) -> None:
+    class Counting(Hooks):
+        validated = 0
 
-    async def counting(token: str) -> jwtguard.Claims:
-        calls.append(token)
-        return await avalidate(token)
+        def on_validated(self, claims: jwtguard.Claims, *, cached: bool) -> None:
+            self.validated += 1
 
-    validator.avalidate = counting  # type: ignore[method-assign]
+    hooks = Counting()
+    validator = issuer.validator(hooks=hooks)
     app = make_app(validator)
     app.add_middleware(JWTGuardMiddleware, validator=validator, realm=REALM)
     client = TestClient(app)
     assert client.get("/any", headers=auth(issuer)).json() == {"sub": "user-42"}
-    assert len(calls) == 1
+    assert hooks.validated == 1
     refused = client.get("/both", headers=auth(issuer))  # the dependency still checks its scopes
     assert refused.status_code == 403
-    assert len(calls) == 2
+    assert hooks.validated == 2
 
 
 def test_claims_of_another_validator_are_never_reused(issuer: LocalIssuer) -> None:

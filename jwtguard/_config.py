@@ -1,0 +1,192 @@
+"""Every :class:`~jwtguard.Validator` option, checked and normalised in one place.
+
+:class:`Options` is what a validator is built from: the constructor's keyword
+arguments, the settings loader (:mod:`jwtguard.settings`: Flask's
+``JWTGUARD_*``, Django's ``JWTGUARD`` dict, environment variables) and the
+profiles all end here, so a value is validated the same way whichever way it
+came. Building one raises :class:`~jwtguard.ConfigurationError` for any bad
+value; a built one is frozen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ._checks import ClaimPredicate, as_number
+from ._options import media_type, seconds, strings
+from .claims import is_scope_token
+from .errors import ConfigurationError
+from .hooks import Hooks
+
+__all__ = [
+    "DEFAULT_LEEWAY",
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "DEFAULT_TOKEN_CACHE_SIZE",
+    "DEFAULT_TOKEN_TYPES",
+    "OPTION_NAMES",
+    "Options",
+    "RFC9068_TOKEN_TYPES",
+    "scope_tokens",
+]
+
+#: Seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+DEFAULT_LEEWAY = 5.0
+#: Largest token accepted, in characters (Azure AD tokens with groups reach ~8 KiB).
+DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
+#: Accepted ``typ`` header values: absent, ``JWT``, or RFC 9068's ``at+jwt``.
+DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "application/at+jwt")
+#: The strict RFC 9068 §4 set: only ``at+jwt``.
+RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
+#: How many validated tokens each validator remembers.
+DEFAULT_TOKEN_CACHE_SIZE = 1024
+
+
+def scope_tokens(value: str | Sequence[str], what: str) -> tuple[str, ...]:
+    """``value`` as scope names, each an RFC 6749 §3.3 scope-token.
+
+    Raises:
+        ConfigurationError: an empty name, or one with a space or another character RFC 6749 excludes.
+    """
+    scopes = strings(value, what)
+    for scope in scopes:
+        if not is_scope_token(scope):
+            raise ConfigurationError(f"{what}: {scope!r} is not an RFC 6749 scope-token (printable ASCII, no spaces)")
+    return scopes
+
+
+def _integer(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{what} must be an integer >= {minimum}")
+    return value
+
+
+def _function(value: object, what: str) -> Callable[[], float]:
+    if not callable(value) or as_number(value()) is None:
+        raise ConfigurationError(f"{what} must be a callable returning a finite number of seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of one validator (see :class:`~jwtguard.Validator` for their meaning)."""
+
+    issuer: str | Sequence[str]
+    audience: str | Sequence[str] | None = None
+    algorithms: Sequence[str] = ("RS256",)
+    jwks_uri: str | Mapping[str, str] | None = None
+    jwks: Mapping[str, Any] | None = None
+    leeway: float = DEFAULT_LEEWAY
+    authorized_parties: str | Sequence[str] | None = None
+    required_scopes: str | Sequence[str] = ()
+    max_token_age: float | None = None
+    token_types: Collection[str | None] = DEFAULT_TOKEN_TYPES
+    required_claims: str | Sequence[str] = ()
+    claim_checks: Mapping[str, ClaimPredicate | None] | None = None
+    max_token_size: int = DEFAULT_MAX_TOKEN_SIZE
+    token_cache_size: int = DEFAULT_TOKEN_CACHE_SIZE
+    cache_max_age: float = 600.0
+    unknown_kid_cooldown: float = 30.0
+    max_stale: float = 86400.0
+    timeout: float = 5.0
+    max_response_size: int = 1024 * 1024
+    allow_insecure_http: bool = False
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    timer: Callable[[], float] = field(default=time.monotonic, repr=False)
+    hooks: Hooks | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        normal = {name: check(self) for name, check in _NORMALISE.items()}
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
+        if self.jwks is not None and self.jwks_uri is not None:
+            raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
+
+
+def _issuers(o: Options) -> tuple[str, ...]:
+    issuers = strings(o.issuer, "issuer")
+    if not issuers:
+        raise ConfigurationError("issuer is required")
+    return issuers
+
+
+def _jwks(o: Options) -> Mapping[str, Any] | None:
+    if o.jwks is not None and not isinstance(o.jwks, Mapping):
+        raise ConfigurationError("jwks must be a JWKS document (a mapping with 'keys') or a mapping issuer -> JWKS")
+    return o.jwks
+
+
+def _jwks_uri(o: Options) -> str | Mapping[str, str] | None:
+    if o.jwks_uri is not None and not isinstance(o.jwks_uri, (str, Mapping)):
+        raise ConfigurationError("jwks_uri must be a URL or a mapping issuer -> URL")
+    return o.jwks_uri
+
+
+def _token_types(o: Options) -> frozenset[str | None]:
+    types = o.token_types
+    if isinstance(types, str) or not isinstance(types, Collection):
+        raise ConfigurationError("token_types must be a collection of typ values (None: no typ)")
+    if not all(t is None or isinstance(t, str) for t in types):
+        raise ConfigurationError("token_types must hold strings or None")
+    accepted = frozenset(None if t is None else media_type(t) for t in types)
+    if not accepted:
+        raise ConfigurationError("token_types must accept at least one value")
+    return accepted
+
+
+def _claim_checks(o: Options) -> Mapping[str, ClaimPredicate | None]:
+    if o.claim_checks is not None and not isinstance(o.claim_checks, Mapping):
+        raise ConfigurationError("claim_checks must be a mapping claim name -> predicate (or None)")
+    return dict(o.claim_checks or {})
+
+
+def _parties(o: Options) -> frozenset[str] | None:
+    parties = o.authorized_parties
+    return None if parties is None else frozenset(strings(parties, "authorized_parties"))
+
+
+def _allow_insecure(o: Options) -> bool:
+    if not isinstance(o.allow_insecure_http, bool):
+        raise ConfigurationError("allow_insecure_http must be True or False")
+    return o.allow_insecure_http
+
+
+def _hooks(o: Options) -> Hooks | None:
+    if o.hooks is not None and not isinstance(o.hooks, Hooks):
+        raise ConfigurationError("hooks must be a jwtguard.hooks.Hooks")
+    return o.hooks
+
+
+def _timeout(o: Options) -> float:
+    value = seconds(o.timeout, "timeout") or 0.0
+    if value <= 0:
+        raise ConfigurationError("timeout must be > 0")
+    return value
+
+
+_NORMALISE: dict[str, Callable[[Options], Any]] = {
+    "issuer": _issuers,
+    "audience": lambda o: frozenset(strings(o.audience, "audience")),
+    "jwks": _jwks,
+    "jwks_uri": _jwks_uri,
+    "leeway": lambda o: seconds(o.leeway, "leeway"),
+    "authorized_parties": _parties,
+    "required_scopes": lambda o: scope_tokens(o.required_scopes, "required_scopes"),
+    "max_token_age": lambda o: seconds(o.max_token_age, "max_token_age", optional=True),
+    "token_types": _token_types,
+    "required_claims": lambda o: strings(o.required_claims, "required_claims"),
+    "claim_checks": _claim_checks,
+    "max_token_size": lambda o: _integer(o.max_token_size, "max_token_size", 64),
+    "token_cache_size": lambda o: _integer(o.token_cache_size, "token_cache_size", 0),
+    "max_response_size": lambda o: _integer(o.max_response_size, "max_response_size (bytes)", 1),
+    "timeout": _timeout,
+    "allow_insecure_http": _allow_insecure,
+    "clock": lambda o: _function(o.clock, "clock"),
+    "timer": lambda o: _function(o.timer, "timer"),
+    "hooks": _hooks,
+}
+
+#: Every option name, in the constructor's order.
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Options))
