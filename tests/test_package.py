@@ -70,6 +70,7 @@ _IMPORT_NAMES = {"pyjwt": "jwt", "djangorestframework": "rest_framework"}
 
 def test_every_runtime_dependency_is_imported_by_the_package() -> None:
     import re
+
     import tomllib
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
