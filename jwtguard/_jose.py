@@ -113,7 +113,7 @@ def _json_object(segment: str, what: str) -> dict[str, Any]:
     # RFC 8259 §8.2, RFC 8725 §3.7: a "\ud800" escape alone decodes to a string that no later
     # UTF-8 encode (a response, a log line, a database) accepts. Raw UTF-8 cannot carry one, so
     # only texts with such an escape need the walk.
-    if _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(value):
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None and _has_lone_surrogate(value):
         _malformed(what)
     return value
 

@@ -189,7 +189,7 @@ class Validator:
     # -- validation ---------------------------------------------------------------
 
     def _frame(self, token: object) -> tuple[_jose.ParsedToken, AlgorithmSpec, KeySource]:
-        parsed = _jose.parse(token, self.max_token_size)
+        parsed = _jose.parse(token, self._options.max_token_size)
         header = parsed.header
         alg = header.get("alg")
         spec = self._algorithms.get(alg) if isinstance(alg, str) else None
