@@ -8,7 +8,9 @@ and leaves the :class:`~jwtguard.Claims` in ``scope["jwtguard.claims"]``,
 Starlette's ``request.auth``, ``request.user`` and ``@requires(...)`` look.
 Lifespan scopes, and websockets unless asked for, pass through untouched. An
 :class:`~jwtguard.AuthError`, raised here or by the endpoint before the response
-starts, is answered by :func:`jwtguard.responses.error_response`. Nothing here
+starts, is answered by :func:`jwtguard.responses.error_response`; a 500 the app
+sends (Starlette's ``ServerErrorMiddleware`` does, then re-raises) is held back
+until the app is done, so that an ``AuthError`` behind it is still answered. Nothing here
 imports Starlette.
 """
 
@@ -150,11 +152,6 @@ class JWTGuardMiddleware:
         )
         self.validator = self.guard.validator
         self.protect_websockets = protect_websockets
-        # Wrapped around a whole Starlette/FastAPI app, its error middleware would turn an endpoint's
-        # AuthError into a 500 before it reaches us: let the app's own exception handling render it.
-        handlers = getattr(app, "exception_handlers", None)
-        if isinstance(handlers, dict) and AuthError not in handlers and hasattr(app, "add_exception_handler"):
-            app.add_exception_handler(AuthError, self._exception_handler)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" or (scope["type"] == "websocket" and self.protect_websockets):
@@ -171,9 +168,16 @@ class JWTGuardMiddleware:
             await self._send_http(scope, send, 200, [(b"content-type", b"application/json")], meta.body())
             return
         started = False
+        # Wrapped around a whole Starlette or FastAPI app, its ServerErrorMiddleware answers an
+        # endpoint's AuthError with a 500 and then re-raises it: a 500 is held back until the app
+        # is done, discarded if an AuthError follows, sent unchanged otherwise.
+        held: list[Message] = []
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if held or (message["type"] == "http.response.start" and message.get("status") == 500):
+                held.append(message)
+                return
             started = started or message["type"] in _STARTED
             await send(message)
 
@@ -187,11 +191,16 @@ class JWTGuardMiddleware:
                 scope[CLAIMS_KEY] = scope["auth"] = claims
                 scope[VALIDATOR_KEY] = self.validator
                 scope["user"] = TokenUser(claims)
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, guarded_send)
         except AuthError as exc:
             if started:
                 raise
-            await self._deny(scope, send, exc)
+            await self._deny(scope, send, exc)  # a held 500 is dropped
+            return
+        except Exception:
+            await _flush(held, send)
+            raise
+        await _flush(held, send)
 
     async def _deny(self, scope: Scope, send: Send, error: AuthError) -> None:
         """Send the answer to ``error``: an HTTP error response, or a websocket handshake denial."""
@@ -214,8 +223,8 @@ class JWTGuardMiddleware:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
-    async def _exception_handler(self, conn: Any, exc: AuthError) -> ASGIApp:
-        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            await self._deny(scope, send, exc)
 
-        return respond
+async def _flush(held: list[Message], send: Send) -> None:
+    for message in held:
+        await send(message)
+    held.clear()

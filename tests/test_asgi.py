@@ -138,6 +138,101 @@ def test_endpoint_auth_error_is_rendered_when_wrapping_the_whole_app(
     assert client.get("/admin").status_code == 401
 
 
+def test_wrapping_a_whole_app_adds_no_exception_handler(validator: jwtguard.Validator) -> None:
+    app = Starlette(routes=[Route("/admin", admin)])
+    JWTGuardMiddleware(app, validator=validator)
+    assert jwtguard.AuthError not in app.exception_handlers
+
+
+def wrapped_apps(validator: jwtguard.Validator) -> list[Any]:
+    """A Starlette and a FastAPI app wrapped whole: their ServerErrorMiddleware sees errors first."""
+    from fastapi import FastAPI
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("not an auth error")
+
+    starlette_app = Starlette(routes=[Route("/admin", admin), Route("/boom", boom)])
+    starlette_app.state.validator = validator
+    fastapi_app = FastAPI()
+    fastapi_app.state.validator = validator
+
+    @fastapi_app.get("/admin")
+    async def fastapi_admin(request: Request) -> dict[str, Any]:
+        validator.require_scopes(get_claims(request), "admin")
+        return {}
+
+    @fastapi_app.get("/boom")
+    async def fastapi_boom() -> dict[str, Any]:
+        raise RuntimeError("not an auth error")
+
+    return [JWTGuardMiddleware(app, validator=validator, realm=REALM) for app in (starlette_app, fastapi_app)]
+
+
+def test_wrapped_apps_answer_an_endpoint_auth_error_not_a_500(
+    validator: jwtguard.Validator, issuer: LocalIssuer
+) -> None:
+    for wrapped in wrapped_apps(validator):
+        response = TestClient(wrapped).get("/admin", headers=auth(issuer))
+        assert response.status_code == 403
+        assert response.headers["www-authenticate"].startswith('Bearer realm="api", error="insufficient_scope"')
+        assert 'scope="admin"' in response.headers["www-authenticate"]
+        assert response.json()["error"] == "insufficient_scope"
+
+
+def test_wrapped_apps_still_answer_500_for_other_errors(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    for wrapped in wrapped_apps(validator):
+        response = TestClient(wrapped, raise_server_exceptions=False).get("/boom", headers=auth(issuer))
+        assert response.status_code == 500
+        assert response.text == "Internal Server Error"
+        with pytest.raises(RuntimeError, match="not an auth error"):
+            TestClient(wrapped).get("/boom", headers=auth(issuer))
+
+
+def run_raw(app: Any, validator: jwtguard.Validator, path: str = "/") -> list[dict[str, Any]]:
+    """Call ``JWTGuardMiddleware(app)`` (``path`` excluded) directly; the messages it sends, in order."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [], "app_sent": sent}
+        await JWTGuardMiddleware(app, validator=validator, exclude_paths=[path])(scope, receive, send)
+
+    anyio.run(main)
+    return sent
+
+
+def test_a_streamed_response_is_not_delayed(validator: jwtguard.Validator) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        sent = scope["app_sent"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        assert [m["type"] for m in sent] == ["http.response.start"]  # already on its way
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        assert len(sent) == 2
+        await send({"type": "http.response.body", "body": b"b"})
+
+    assert [m.get("body") for m in run_raw(app, validator)] == [None, b"a", b"b"]
+
+
+def test_a_500_the_app_sends_is_flushed_unchanged(validator: jwtguard.Validator) -> None:
+    messages = [
+        {"type": "http.response.start", "status": 500, "headers": [(b"x-mine", b"1")]},
+        {"type": "http.response.body", "body": b"part", "more_body": True},
+        {"type": "http.response.body", "body": b"end"},
+    ]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for message in messages:
+            await send(dict(message))
+        assert scope["app_sent"] == []  # held until the app is done
+
+    assert run_raw(app, validator) == messages
+
+
 def test_auth_error_after_the_response_started_propagates(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
