@@ -1,14 +1,16 @@
 """FastAPI: a security dependency that returns the token's :class:`~jwtguard.Claims`.
 
-``Security(JWTBearer(validator), scopes=[...])`` validates the bearer token,
-checks the scopes FastAPI collects in :class:`~fastapi.security.SecurityScopes`
+``Security(JWTBearer(validator), scopes=[...])`` checks the request with
+:meth:`jwtguard.Validator.aauthenticate`, the scopes FastAPI collects in
+:class:`~fastapi.security.SecurityScopes` with :meth:`jwtguard.Validator.authorize`,
 and shows an HTTP bearer scheme, with those scopes, in the OpenAPI schema.
-Failures are raised as :class:`JWTBearerError`, an ``HTTPException`` carrying
-the right status and ``WWW-Authenticate`` / ``Retry-After`` headers, answered
-with the contract's ``{"error", "error_description"}`` body: the dependency
-registers that handler with the app the first time it fails, unless the app
-has its own handler for :class:`JWTBearerError` (``app.exception_handlers``).
-:func:`install_error_handler` also renders ``AuthError`` s raised by endpoints.
+Failures leave the dependency as :class:`JWTBearerError`, an ``HTTPException``
+carrying the right status and ``WWW-Authenticate`` / ``Retry-After`` headers.
+The dependency yields the claims, so an :class:`~jwtguard.AuthError` the
+endpoint raises (``validator.require_scopes(...)``) is thrown back into it and
+leaves as a ``JWTBearerError`` too, never a 500. FastAPI's own handler answers
+``{"detail": description}``; :func:`install_error_handler` gives the contract's
+``{"error", "error_description"}`` body and renders ``AuthError`` s raised elsewhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from ._extras import require
 # ruff: noqa: E402 - the imports below follow this check on purpose
 require("fastapi", "fastapi", "jwtguard.fastapi needs FastAPI")
 
+from collections.abc import AsyncIterator
+
 from fastapi import Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
@@ -26,10 +30,10 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ._guard import CLAIMS_KEY, VALIDATOR_KEY
-from .bearer import extract_bearer
+from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
 from .claims import Claims
-from .errors import AuthError, MissingTokenError
+from .errors import AuthError
+from .requirement import Requirement
 from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse, error_response
 from .validator import Validator
@@ -53,7 +57,7 @@ class JWTBearerError(HTTPException):
 
 
 class JWTBearer(SecurityBase):
-    """A FastAPI dependency that returns the validated :class:`~jwtguard.Claims`.
+    """A FastAPI dependency that yields the validated :class:`~jwtguard.Claims`.
 
     Use it as ``Security(JWTBearer(validator), scopes=["read:messages"])`` (scopes
     checked and listed in the OpenAPI schema) or ``Depends(JWTBearer(validator))``
@@ -62,14 +66,16 @@ class JWTBearer(SecurityBase):
     Args:
         validator: the :class:`~jwtguard.Validator` to check tokens with.
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
-        auto_error: with ``False``, a request without a bearer token gets ``None``
+        auto_error: with ``False``, a request without bearer credentials gets ``None``
             instead of a 401 (an invalid token is still refused).
         resource_metadata: RFC 9728 metadata whose URL the challenges name.
         scheme_name: the security scheme's name in the OpenAPI schema.
         description: the security scheme's description in the OpenAPI schema.
 
-    Raises (from the dependency):
-        JWTBearerError: 400, 401, 403 (scopes missing) or 503, with the challenge headers.
+    Raises:
+        ConfigurationError: ``validator`` is not a :class:`~jwtguard.Validator` (at construction).
+        JWTBearerError: from the dependency: 400, 401, 403 (scopes missing) or 503, with the
+            challenge headers; also for an ``AuthError`` raised by the endpoint.
     """
 
     def __init__(
@@ -82,35 +88,43 @@ class JWTBearer(SecurityBase):
         scheme_name: str | None = None,
         description: str | None = None,
     ) -> None:
-        self.validator = validator
+        self.guard = Guard(
+            where="jwtguard.fastapi.JWTBearer", validator=validator, realm=realm, resource_metadata=resource_metadata
+        )
+        self.validator = self.guard.validator
         self.realm = realm
         self.auto_error = auto_error
         self.resource_metadata = resource_metadata
         self.model = HTTPBearerModel(bearerFormat="JWT", description=description)
         self.scheme_name = scheme_name or type(self).__name__
 
-    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> Claims | None:
+    async def __call__(self, request: Request, security_scopes: SecurityScopes) -> AsyncIterator[Claims | None]:
         try:
-            scope = request.scope
-            claims = scope.get(CLAIMS_KEY)
-            # Reuse only what this very validator accepted (JWTGuardMiddleware, or another
-            # JWTBearer of the same validator): another validator may check less.
-            if not isinstance(claims, Claims) or scope.get(VALIDATOR_KEY) is not self.validator:
-                claims = await self.validator.avalidate(extract_bearer(request.headers.getlist("authorization")))
-                scope[CLAIMS_KEY], scope[VALIDATOR_KEY] = claims, self.validator
-            self.validator.require_scopes(claims, *security_scopes.scopes)
-        except MissingTokenError as exc:
-            if self.auto_error:
-                raise self._http_error(request, exc) from None
-            return None
-        except AuthError as exc:
-            raise self._http_error(request, exc) from None
+            claims = await self._claims(request)
+            if claims is not None or self.auto_error:
+                claims = self.guard.authorize(claims, Requirement.of(security_scopes.scopes))
+        except AuthError as error:
+            raise self._http_error(error) from None
+        try:
+            yield claims
+        except AuthError as error:  # raised by the endpoint: answered, not a 500
+            raise self._http_error(error) from error
+
+    async def _claims(self, request: Request) -> Claims | None:
+        scope = request.scope
+        claims = scope.get(CLAIMS_KEY)
+        # Reuse only what this very validator accepted (JWTGuardMiddleware, or another
+        # JWTBearer of the same validator): another validator may check less.
+        if isinstance(claims, Claims) and scope.get(VALIDATOR_KEY) is self.validator:
+            return claims
+        route = Route.REQUIRED if self.auto_error else Route.OPTIONAL
+        claims = await self.guard.aauthenticate(request.method, str(request.url), request.headers.raw, route)
+        if claims is not None:
+            scope[CLAIMS_KEY], scope[VALIDATOR_KEY] = claims, self.validator
         return claims
 
-    def _http_error(self, request: Request, error: AuthError) -> JWTBearerError:
-        _register_bearer_error_handler(request)
-        url = self.resource_metadata.url if self.resource_metadata else None
-        return JWTBearerError(error, error_response(error, self.realm, resource_metadata=url))
+    def _http_error(self, error: AuthError) -> JWTBearerError:
+        return JWTBearerError(error, self.guard.answer(error))
 
 
 def _respond(answer: ErrorResponse) -> Response:
@@ -120,18 +134,6 @@ def _respond(answer: ErrorResponse) -> Response:
 async def _bearer_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JWTBearerError)
     return _respond(exc.answer)
-
-
-def _register_bearer_error_handler(request: Request) -> None:
-    # FastAPI answers any HTTPException with {"detail": ...}. The handlers of the running
-    # app are in the scope (Starlette's ExceptionMiddleware puts them there); adding ours
-    # there, and on the app for stacks built later, keeps a handler the user set.
-    handlers = request.scope.get("starlette.exception_handlers")
-    if isinstance(handlers, tuple) and handlers and isinstance(handlers[0], dict):
-        handlers[0].setdefault(JWTBearerError, _bearer_error)
-    app = request.scope.get("app")
-    if isinstance(app, Starlette):
-        app.exception_handlers.setdefault(JWTBearerError, _bearer_error)
 
 
 def install_error_handler(

@@ -104,7 +104,7 @@ def test_endpoint_auth_error_is_rendered_by_the_handler(validator: jwtguard.Vali
     assert response.json()["error"] == "insufficient_scope"
 
 
-def test_without_install_error_handler_the_body_is_still_the_contracts(
+def test_without_install_error_handler_fastapi_renders_the_detail(
     validator: jwtguard.Validator, issuer: LocalIssuer
 ) -> None:
     app = FastAPI()
@@ -115,16 +115,54 @@ def test_without_install_error_handler_the_body_is_still_the_contracts(
         return {}
 
     client = TestClient(app)
-    for _ in range(2):  # the first failure registers the handler; later ones find it
+    for _ in range(2):
         response = client.get("/messages", headers=auth(issuer, "other"))
         assert response.status_code == 403
         assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
         assert response.headers["cache-control"] == "no-store"
-        assert response.json() == {
-            "error": "insufficient_scope",
-            "error_description": "The access token does not have the required scope",
-        }
-    assert client.get("/messages").json()["error"] == "missing_token"
+        assert response.json() == {"detail": "The access token does not have the required scope"}
+    missing = client.get("/messages")
+    assert (missing.status_code, missing.headers["www-authenticate"]) == (401, 'Bearer realm="api"')
+    assert missing.json() == {"detail": "Bearer token required"}
+    assert JWTBearerError not in app.exception_handlers  # nothing is added to the app
+
+
+def test_an_endpoint_auth_error_is_answered_without_install_error_handler(
+    validator: jwtguard.Validator, issuer: LocalIssuer
+) -> None:
+    app = FastAPI()
+    guard = JWTBearer(validator, realm=REALM)
+
+    @app.get("/admin")
+    async def admin(claims: Annotated[jwtguard.Claims, Depends(guard)]) -> dict[str, Any]:
+        validator.require_scopes(claims, "admin")
+        return {}
+
+    @app.get("/sync-admin")
+    def sync_admin(claims: Annotated[jwtguard.Claims, Security(guard)]) -> dict[str, Any]:
+        validator.require_scopes(claims, "admin", "root", any_of=True)
+        return {}
+
+    @app.get("/boom")
+    async def boom(claims: Annotated[jwtguard.Claims, Depends(guard)]) -> dict[str, Any]:
+        raise RuntimeError("not an auth error")
+
+    client = TestClient(app)
+    for path, scopes in (("/admin", "admin"), ("/sync-admin", "admin root")):
+        response = client.get(path, headers=auth(issuer))
+        assert response.status_code == 403
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith('Bearer realm="api", error="insufficient_scope"')
+        assert f'scope="{scopes}"' in challenge
+        assert response.json() == {"detail": "The access token does not have the required scope"}
+    assert client.get("/admin", headers=auth(issuer, "admin")).status_code == 200
+    assert TestClient(app, raise_server_exceptions=False).get("/boom", headers=auth(issuer)).status_code == 500
+
+
+def test_a_validator_that_is_not_a_validator_is_refused_at_construction() -> None:
+    for wrong in ("https://issuer.example.com/", None, {"issuer": "x"}):
+        with pytest.raises(jwtguard.ConfigurationError, match=r"JWTBearer: validator= must be a jwtguard\.Validator"):
+            JWTBearer(wrong)  # type: ignore[arg-type]
 
 
 def test_a_users_own_handler_is_kept(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
