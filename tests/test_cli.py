@@ -29,7 +29,7 @@ from jwtguard.cli import main
 from jwtguard.testing import LocalIssuer, LocalServer, Response
 from jwtguard.testing.keys import SigningKey
 
-HAS_DEMO_EXTRA = all(importlib.util.find_spec(name) is not None for name in ("starlette", "uvicorn"))
+HAS_DEMO_EXTRA = all(importlib.util.find_spec(name) is not None for name in ("starlette", "uvicorn", "httpx"))
 JWS = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -606,9 +606,16 @@ DEMO_STEPS = [
     ("1. Log in", "[ok] 200 with an access token, an ID token and a refresh token"),
     ("2. Call the API", "[ok] 200: the API accepted the token"),
     ("3. Let the access token expire", '[ok] 401 with WWW-Authenticate error="invalid_token"'),
-    ("4. Refresh", "[ok] 200 with a new access token and a new refresh token (rotation)"),
-    ("5. Call the API with the new access token", "[ok] 200: the API accepted the token"),
-    ("6. Replay the old", "[ok] 400 invalid_grant for both: the family is revoked"),
+    (
+        "4. Call again through jwtguard.client",
+        "[ok] 401, one refresh with a new refresh token (rotation) saved by on_tokens, then 200",
+    ),
+    ("5. Call the API once more through the client", "[ok] 200 with the new access token, and no refresh"),
+    (
+        "6. 10 calls at once with an expired access token",
+        "[ok] the naive client's session revoked; jwtguard.client refreshed once: every call 200",
+    ),
+    ("7. Replay the refresh token of step 1", "[ok] 400 invalid_grant for both: the family is revoked"),
 ]
 
 
@@ -627,16 +634,21 @@ def assert_demo_output(out: str) -> None:
     assert '"aud": ' not in out  # claims are printed as a table, not raw JSON
     assert re.search(r'aud\s+"test-client"', out)  # the ID token's audience is the client
     assert not JWS.search(out)  # tokens are shortened, never printed whole
+    assert all("..." in line for line in out.splitlines() if "refresh_token=" in line or "refresh_token:" in line)
     assert "test-password" not in out
+    assert "test-secret" not in out
+    # Step 6: the naive client's refreshes collide (one wins, the rest are reuse); ours refreshes once.
+    assert "1 x 200, 9 x 400 invalid_grant (reuse detected)" in out
+    assert "1 refresh request in all" in out
 
 
-@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn) is not installed")
+@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn, httpx) is not installed")
 def test_demo_plays_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--fast-forward"]) == 0
     assert_demo_output(capsys.readouterr().out)
 
 
-@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn) is not installed")
+@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn, httpx) is not installed")
 def test_demo_waits_for_real_expiry_under_python_m() -> None:
     started = time.monotonic()
     result = subprocess.run(
@@ -652,7 +664,7 @@ def test_demo_waits_for_real_expiry_under_python_m() -> None:
     assert time.monotonic() - started < 20
 
 
-@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn) is not installed")
+@pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn, httpx) is not installed")
 def test_demo_fails_when_a_step_misbehaves(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from jwtguard.cli import demo
 
@@ -660,7 +672,7 @@ def test_demo_fails_when_a_step_misbehaves(capsys: pytest.CaptureFixture[str], m
     monkeypatch.setattr(demo, "LocalIssuer", functools.partial(LocalIssuer, refresh_token_rotation="none"))
     assert main(["demo", "--fast-forward"]) == 1
     out = capsys.readouterr().out
-    assert "[FAILED] 200 with a new access token and a new refresh token (rotation)" in out
+    assert "[FAILED] 401, one refresh with a new refresh token (rotation) saved by on_tokens, then 200" in out
     assert "Step 4 did not behave as described." in out
 
 

@@ -8,9 +8,12 @@ client application would, and prints every exchange:
 1. log a test user in: ID, access and refresh tokens;
 2. call the API with the access token: 200;
 3. let the access token expire and call again: 401 ``invalid_token``;
-4. refresh: new tokens, and a new refresh token (rotation);
-5. call the API with the new access token: 200;
-6. replay the old refresh token: ``invalid_grant``, and its whole family is revoked.
+4. call again through :class:`jwtguard.client.RefreshingAuth`: it sees the 401,
+   refreshes (a new refresh token, by rotation, handed to ``on_tokens``) and retries: 200;
+5. call once more through the client: the new access token, no refresh: 200;
+6. ten calls at once with expired tokens: a naive client refreshes once per call,
+   reuses the spent refresh token and gets the session revoked; the client refreshes once;
+7. replay the old refresh token: ``invalid_grant``, and its whole family is revoked.
 
 By default the demo really waits for the token to expire (a few seconds).
 ``--fast-forward`` instead moves the clock that the issuer and the API share
@@ -22,19 +25,23 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import importlib.util
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ..testing import LocalIssuer, TokenFactory
 from ._format import abbreviate, print_mapping
+
+if TYPE_CHECKING:
+    from ..client import RefreshingAuth, TokenSet
 
 __all__ = ["add_parser", "run"]
 
@@ -43,6 +50,7 @@ CLIENT = ("test-client", "test-secret")
 USER = ("test-user", "test-password")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 _SHOWN_CLAIMS = ("iss", "sub", "aud", "azp", "scope", "name", "email", "nonce", "iat", "exp")
+RACE_CALLS = 10
 
 
 def add_parser(commands: Any) -> None:
@@ -51,7 +59,8 @@ def add_parser(commands: Any) -> None:
         "demo",
         help="play the whole token flow against a local issuer and a protected API",
         description="Start a local issuer and an API protected by jwtguard on 127.0.0.1, then log in, call "
-        "the API, let the token expire, refresh it and replay the old refresh token, printing each exchange.",
+        "the API, let the token expire, refresh it through jwtguard.client (alone, then under ten concurrent "
+        "calls, beside a naive client) and replay the old refresh token, printing each exchange.",
         epilog="needs the demo extra: pip install 'jwtguard[demo]'",
     )
     parser.add_argument(
@@ -113,15 +122,26 @@ def _lower(items: Any) -> dict[str, str]:
 
 
 class Demo:
-    """The six steps; each prints its exchanges and returns whether it behaved as described."""
+    """The seven steps; each prints its exchanges and returns whether it behaved as described."""
 
-    def __init__(self, issuer: LocalIssuer, api_url: str, clock: DemoClock, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        issuer: LocalIssuer,
+        api_url: str,
+        clock: DemoClock,
+        args: argparse.Namespace,
+        resources: contextlib.ExitStack,
+    ) -> None:
         self.issuer = issuer
         self.api_url = api_url
         self.clock = clock
         self.args = args
+        self.resources = resources  # the HTTP clients, closed when the demo ends
         self.tokens: dict[str, Any] = {}
+        self.race_logins: list[dict[str, Any]] = []
         self.old_refresh_token = ""
+        self.auth: RefreshingAuth | None = None
+        self.saved: list[TokenSet] = []
 
     # -- printing -----------------------------------------------------------------------
 
@@ -182,7 +202,15 @@ class Demo:
         self.tokens = body if answer.status == 200 and isinstance(body, dict) else {}
         self._print_tokens(self.tokens)
         got = all(isinstance(self.tokens.get(name), str) for name in ("access_token", "id_token", "refresh_token"))
+        print(f"   ... two more sessions of {USER[0]} log in now, for step 6")
+        self.race_logins = [self._quiet_login(form) for _ in range(2)]
+        got = got and all("refresh_token" in login for login in self.race_logins)
         return self._outcome(got, "200 with an access token, an ID token and a refresh token")
+
+    def _quiet_login(self, form: dict[str, str]) -> dict[str, Any]:
+        basic = base64.b64encode(f"{CLIENT[0]}:{CLIENT[1]}".encode()).decode()
+        body = _send("POST", self.issuer.token_endpoint, {"Authorization": f"Basic {basic}"}, form).json()
+        return body if isinstance(body, dict) else {}
 
     def call(self, number: int, title: str) -> bool:
         print(f"{number}. {title}")
@@ -205,34 +233,77 @@ class Demo:
         ok = answer.status == 401 and 'error="invalid_token"' in challenge
         return self._outcome(ok, '401 with WWW-Authenticate error="invalid_token": the token expired')
 
-    def refresh(self) -> bool:
-        print("4. Refresh: trade the refresh token for new tokens")
+    def _client_tools(self) -> Any:
+        from . import _demo_client  # needs httpx, checked by run()
+
+        return _demo_client
+
+    def _on_tokens(self, tokens: TokenSet) -> None:
+        rotated = tokens.refresh_token != self.old_refresh_token
+        print(
+            f"     on_tokens: the application stores the new tokens ({'rotated' if rotated else 'same'} refresh token)"
+        )
+        self._print_tokens({"access_token": tokens.access_token, "refresh_token": tokens.refresh_token})
+        self.saved.append(tokens)
+
+    def refresh_on_401(self) -> bool:
+        from ..client import TokenSet
+
+        tools = self._client_tools()
+        print("4. Call again through jwtguard.client: it refreshes on the 401 and retries")
+        print("   RefreshingAuth holds the tokens of step 1, without their expiry time: the API's 401 tells it")
         self.old_refresh_token = self.tokens["refresh_token"]
-        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.old_refresh_token})
-        body = answer.json()
-        fresh = body if answer.status == 200 and isinstance(body, dict) else {}
-        self._print_tokens(fresh)
-        rotated = fresh.get("refresh_token") not in (None, self.old_refresh_token)
-        ok = isinstance(fresh.get("access_token"), str) and fresh["access_token"] != self.tokens["access_token"]
-        self.tokens = fresh or self.tokens
-        return self._outcome(ok and rotated, "200 with a new access token and a new refresh token (rotation)")
+        token_client = self.resources.enter_context(tools.http_client())
+        held = TokenSet(self.tokens["access_token"], self.old_refresh_token)
+        self.auth = tools.refreshing_auth(self.issuer, CLIENT, held, self._on_tokens, token_client)
+        before = self.issuer.token_requests
+        with tools.http_client(self.auth, api=True) as http:
+            answer = http.get(f"{self.api_url}/messages")
+        tokens = self.auth.tokens
+        rotated = tokens is not None and tokens.refresh_token not in (None, self.old_refresh_token)
+        ok = answer.status_code == 200 and [r.status_code for r in answer.history] == [401]
+        ok = ok and self.issuer.token_requests - before == 1 and self.saved == [tokens]
+        return self._outcome(
+            ok and rotated, "401, one refresh with a new refresh token (rotation) saved by on_tokens, then 200"
+        )
+
+    def call_again(self) -> bool:
+        print("5. Call the API once more through the client")
+        assert self.auth is not None
+        before = self.issuer.token_requests
+        with self._client_tools().http_client(self.auth, api=True) as http:
+            answer = http.get(f"{self.api_url}/messages")
+        ok = answer.status_code == 200 and not answer.history and self.issuer.token_requests == before
+        return self._outcome(ok, "200 with the new access token, and no refresh")
+
+    def race(self) -> bool:
+        print(f"6. {RACE_CALLS} calls at once with an expired access token: a naive client, then jwtguard.client")
+        print("   (the two sessions logged in at step 1 have expired too)")
+        tools = self._client_tools()
+        token_client = self.resources.enter_context(tools.http_client(quiet=True))
+        url = f"{self.api_url}/messages"
+        ok = tools.compare(self.issuer, url, self.race_logins, CLIENT, token_client, RACE_CALLS)
+        return self._outcome(ok, "the naive client's session revoked; jwtguard.client refreshed once: every call 200")
 
     def replay(self) -> bool:
-        print("6. Replay the old, already used refresh token (as a thief would)")
+        print("7. Replay the refresh token of step 1, spent in step 4 (as a thief would)")
         answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.old_refresh_token})
         replay_refused = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
-        print("   ... reuse detected, so the whole family is revoked: the refresh token from step 4 fails too")
-        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]})
+        print("   ... reuse detected, so the whole family is revoked: the client's refresh token from step 4 fails too")
+        current = self.auth.tokens if self.auth is not None else None
+        newest = current.refresh_token if current is not None and current.refresh_token else ""
+        answer = self._token_request({"grant_type": "refresh_token", "refresh_token": newest})
         family_revoked = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
         return self._outcome(replay_refused and family_revoked, "400 invalid_grant for both: the family is revoked")
 
     def play(self) -> int:
-        steps = (
+        steps: tuple[Callable[[], bool], ...] = (
             self.log_in,
             lambda: self.call(2, "Call the API with the access token"),
             self.expire,
-            self.refresh,
-            lambda: self.call(5, "Call the API with the new access token"),
+            self.refresh_on_401,
+            self.call_again,
+            self.race,
             self.replay,
         )
         for number, step in enumerate(steps, 1):
@@ -246,7 +317,7 @@ class Demo:
 
 def run(args: argparse.Namespace) -> int:
     """Play the demo; return 0 when every step behaved as described, 2 when the demo extra is missing."""
-    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("starlette", "uvicorn", "httpx") if importlib.util.find_spec(name) is None]
     if missing:
         print(f'jwtguard demo needs {" and ".join(missing)}: pip install "jwtguard[demo]"', file=sys.stderr)
         return 2
@@ -264,8 +335,8 @@ def run(args: argparse.Namespace) -> int:
         id_token_lifetime=lifetime,
         refresh_token_lifetime=max(300.0, 10 * lifetime),
     )
-    with issuer, ApiServer(build_api(issuer.validator(leeway=args.leeway))) as api:
+    with issuer, ApiServer(build_api(issuer.validator(leeway=args.leeway))) as api, contextlib.ExitStack() as stack:
         print("jwtguard demo: a local issuer and an API protected by jwtguard (development only)\n")
         print(f"   issuer  {issuer.issuer}")
         print(f"   API     {api.url}/messages (needs scope {SCOPE}; audience {AUDIENCE})\n")
-        return Demo(issuer, api.url, clock, args).play()
+        return Demo(issuer, api.url, clock, args, stack).play()
