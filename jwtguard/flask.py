@@ -1,8 +1,12 @@
 """Flask extension: ``@guard.require(*scopes)`` on views, ``current_claims`` inside them.
 
 ``JWTGuard(app)`` or ``JWTGuard()`` + ``guard.init_app(app)`` (app factories). Its
-state lives in ``app.extensions["jwtguard"]``; errors are werkzeug
-``HTTPException`` subclasses, so ``app.errorhandler`` can restyle them.
+state, the app's :class:`~jwtguard._guard.Guard`, lives in ``app.extensions["jwtguard"]``;
+without ``validator=``, the validator is built from the app's ``JWTGUARD_*`` keys
+by :func:`jwtguard.settings.read_settings`. Requests are checked by
+:meth:`~jwtguard.Validator.authenticate` and the views' requirements by
+:meth:`~jwtguard.Validator.authorize`; errors are werkzeug ``HTTPException``
+subclasses, so ``app.errorhandler`` can restyle them.
 """
 
 from __future__ import annotations
@@ -14,21 +18,24 @@ require("flask", "flask", "jwtguard.flask needs Flask")
 
 import functools
 import inspect
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, has_request_context, request
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, ServiceUnavailable, Unauthorized
 from werkzeug.local import LocalProxy
 
-from .bearer import extract_bearer
+from ._guard import Guard, Route, check_validator
+from ._request import Headers
 from .claims import Claims
-from .errors import AuthError, ConfigurationError, MissingTokenError
+from .errors import AuthError, ConfigurationError
+from .requirement import Requirement
 from .resource_metadata import ProtectedResourceMetadata
-from .responses import ErrorResponse, error_response
-from .validator import DEFAULT_LEEWAY, Validator
+from .responses import ErrorResponse
+from .settings import read_settings, validator_from_settings
+from .validator import Validator
 
 __all__ = [
     "AuthHTTPError",
@@ -42,16 +49,10 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_CONFIG: dict[str, Any] = {
-    "JWTGUARD_ISSUER": None,
-    "JWTGUARD_AUDIENCE": None,
-    "JWTGUARD_ALGORITHMS": ("RS256",),
-    "JWTGUARD_JWKS_URI": None,
-    "JWTGUARD_LEEWAY": DEFAULT_LEEWAY,
-    "JWTGUARD_AUTHORIZED_PARTIES": None,
-    "JWTGUARD_REQUIRED_SCOPES": (),
-    "JWTGUARD_REALM": None,
-}
+_PREFIX = "JWTGUARD_"
+_WHERE = "app.config"
+# The adapter settings Flask reads; any other JWTGUARD_* key that names no Validator option is an error.
+_FLASK_KEYS: Mapping[str, str] = {"REALM": "text", "RESOURCE_METADATA": "json"}
 # Per request, not in ``g``: an app context pushed by a test or CLI outlives its requests.
 _CLAIMS = "jwtguard.flask.claims"
 
@@ -104,25 +105,15 @@ _BY_STATUS: dict[int, type[AuthHTTPError]] = {
 }
 
 
-@dataclass(frozen=True)
-class _State:
-    validator: Validator
-    realm: str | None
-    resource_metadata: ProtectedResourceMetadata | None
-
-
-def _validator_from_config(config: Mapping[str, Any]) -> Validator:
-    if not config["JWTGUARD_ISSUER"]:
-        raise ConfigurationError("JWTGUARD_ISSUER is required when JWTGuard is given no validator=")
-    return Validator(
-        issuer=config["JWTGUARD_ISSUER"],
-        audience=config["JWTGUARD_AUDIENCE"],
-        algorithms=config["JWTGUARD_ALGORITHMS"],
-        jwks_uri=config["JWTGUARD_JWKS_URI"],
-        leeway=config["JWTGUARD_LEEWAY"],
-        authorized_parties=config["JWTGUARD_AUTHORIZED_PARTIES"],
-        required_scopes=config["JWTGUARD_REQUIRED_SCOPES"],
-    )
+def _metadata(value: Any) -> ProtectedResourceMetadata | None:
+    if isinstance(value, Mapping):
+        try:
+            return ProtectedResourceMetadata(**value)
+        except (TypeError, ConfigurationError) as exc:
+            raise ConfigurationError(f"{_WHERE}: JWTGUARD_RESOURCE_METADATA: {exc}") from None
+    if value is not None and not isinstance(value, ProtectedResourceMetadata):
+        raise ConfigurationError(f"{_WHERE}: JWTGUARD_RESOURCE_METADATA must be a ProtectedResourceMetadata or a dict")
+    return value
 
 
 class JWTGuard:
@@ -130,12 +121,17 @@ class JWTGuard:
 
     Args:
         app: the application (or call :meth:`init_app` later).
-        validator: validates the tokens; default: built from ``app.config["JWTGUARD_*"]``.
+        validator: validates the tokens; default: built from ``app.config["JWTGUARD_*"]``
+            (every :class:`~jwtguard.Validator` option: ``JWTGUARD_ISSUER``,
+            ``JWTGUARD_AUDIENCE``, ``JWTGUARD_JWKS``, ``JWTGUARD_MAX_TOKEN_AGE`` …).
         realm: the challenges' ``realm``; default ``app.config["JWTGUARD_REALM"]``.
-        resource_metadata: RFC 9728 metadata, served at its ``path`` and announced in challenges.
+        resource_metadata: RFC 9728 metadata, served at its ``path`` and announced in challenges;
+            default ``app.config["JWTGUARD_RESOURCE_METADATA"]`` (an instance or a dict).
 
     Raises:
-        ConfigurationError: no ``validator=`` and no ``JWTGUARD_ISSUER`` (from :meth:`init_app`).
+        ConfigurationError: ``validator`` is not a :class:`~jwtguard.Validator` (here); from
+            :meth:`init_app`: an unknown ``JWTGUARD_*`` key, no ``validator=`` and no issuer or
+            audience, any invalid option, or a view registered without its protection.
     """
 
     def __init__(
@@ -146,64 +142,93 @@ class JWTGuard:
         realm: str | None = None,
         resource_metadata: ProtectedResourceMetadata | None = None,
     ) -> None:
-        self._validator = validator
+        self._validator = None if validator is None else check_validator(validator, "jwtguard.flask.JWTGuard")
         self._realm = realm
         self._resource_metadata = resource_metadata
+        self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
+        self._originals: dict[int, Callable[..., Any]] = {}  # the views this guard wrapped, by id
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Register with ``app``: config defaults, the validator, the metadata route."""
-        for key, value in _CONFIG.items():
-            app.config.setdefault(key, value)
-        meta = self._resource_metadata
-        realm = self._realm if self._realm is not None else app.config["JWTGUARD_REALM"]
-        validator = self._validator if self._validator is not None else _validator_from_config(app.config)
-        app.extensions["jwtguard"] = _State(validator, realm, meta)
+        """Register with ``app``: read its ``JWTGUARD_*`` config, build its guard, serve the metadata.
+
+        Raises:
+            ConfigurationError: see the class.
+        """
+        values = {key[len(_PREFIX) :]: value for key, value in app.config.items() if key.startswith(_PREFIX)}
+        _, settings = read_settings(values, where=_WHERE, adapter_keys=_FLASK_KEYS)
+        validator = self._validator
+        if validator is None:
+            try:
+                validator = validator_from_settings(values, where=_WHERE)
+            except ConfigurationError as exc:
+                raise ConfigurationError(
+                    f"JWTGuard: {exc} (without validator=, set JWTGUARD_ISSUER and JWTGUARD_AUDIENCE)"
+                ) from exc
+        guard = Guard(
+            where="jwtguard.flask.JWTGuard",
+            validator=validator,
+            realm=self._realm if self._realm is not None else settings.get("REALM"),
+            resource_metadata=self._resource_metadata or _metadata(settings.get("RESOURCE_METADATA")),
+        )
+        for endpoint, view in app.view_functions.items():
+            if self._originals.get(id(view)) is view:
+                raise _unprotected(getattr(view, "__name__", endpoint))
+        app.extensions["jwtguard"] = guard
+        self._apps.add(app)
         app.register_error_handler(AuthError, _render_auth_error)
+        meta = guard.resource_metadata
         if meta is not None:
             body = meta.body()
             app.add_url_rule(
                 meta.path, "jwtguard_resource_metadata", lambda: Response(body, mimetype="application/json")
             )
 
-    def require(self, *scopes: str) -> Callable[[F], F]:
+    def require(self, *scopes: str, any_of: bool = False) -> Callable[[F], F]:
         """Decorate a view (sync or ``async``) to require a valid token carrying every one of ``scopes``.
 
-        Raises (as the response) :class:`AuthHTTPError`: 400, 401, 403 or 503.
+        With ``any_of=True``, one of ``scopes`` suffices. Place it below ``@app.get(...)``.
+
+        Raises:
+            ConfigurationError: a bad scope name (here), or a view the app already registered
+                unprotected (``@guard.require`` above ``@app.get``).
+            AuthHTTPError: as the response: 400, 401, 403 or 503.
         """
-        return self._decorator(scopes, optional=False)
+        return self._decorator(scopes, Route.REQUIRED, any_of)
 
     def optional(self, *scopes: str) -> Callable[[F], F]:
         """Like :meth:`require`, but a request without bearer credentials is let in anonymously.
 
         :func:`get_claims` is then ``None``; a bad token is still rejected.
         """
-        return self._decorator(scopes, optional=True)
+        return self._decorator(scopes, Route.OPTIONAL, False)
 
-    def _decorator(self, scopes: tuple[str, ...], *, optional: bool) -> Callable[[F], F]:
+    def _decorator(self, scopes: tuple[str, ...], route: Route, any_of: bool) -> Callable[[F], F]:
         if not all(isinstance(scope, str) for scope in scopes):
             raise TypeError("scopes must be strings: write @guard.require() or @guard.require('scope')")
+        requirement = Requirement.of(scopes, any_of=any_of)
 
         def decorate(view: F) -> F:
+            if any(registered is view for app in self._apps for registered in app.view_functions.values()):
+                raise _unprotected(getattr(view, "__name__", repr(view)))
+            self._originals[id(view)] = view
             if inspect.iscoroutinefunction(view):
 
                 @functools.wraps(view)
                 async def async_view(*args: Any, **kwargs: Any) -> Any:
-                    with _rejecting() as validator:
-                        token = _token(optional)
-                        if token is not None:
-                            _accept(validator, await validator.avalidate(token), scopes)
+                    with _rejecting() as guard:
+                        claims = await guard.aauthenticate(*_request_parts(), route)
+                        _accept(guard, claims, requirement, route)
                     return await view(*args, **kwargs)
 
                 return cast(F, async_view)
 
             @functools.wraps(view)
             def sync_view(*args: Any, **kwargs: Any) -> Any:
-                with _rejecting() as validator:
-                    token = _token(optional)
-                    if token is not None:
-                        _accept(validator, validator.validate(token), scopes)
+                with _rejecting() as guard:
+                    claims = guard.authenticate(*_request_parts(), route)
+                    _accept(guard, claims, requirement, route)
                 return view(*args, **kwargs)
 
             return cast(F, sync_view)
@@ -211,45 +236,49 @@ class JWTGuard:
         return decorate
 
 
+def _unprotected(name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"view {name!r} is registered with the app without its protection: "
+        "put @guard.require(...) / @guard.optional(...) below @app.route(...), not above it"
+    )
+
+
+# -- per request: what the sync and async views share ----------------------------------------
+
+
 @contextmanager
-def _rejecting() -> Iterator[Validator]:
-    """Yield the app's validator; turn an :class:`~jwtguard.AuthError` into its :class:`AuthHTTPError`."""
-    state = current_app.extensions.get("jwtguard")
-    if not isinstance(state, _State):
+def _rejecting() -> Iterator[Guard]:
+    """Yield the app's guard; turn an :class:`~jwtguard.AuthError` into its :class:`AuthHTTPError`."""
+    guard = current_app.extensions.get("jwtguard")
+    if not isinstance(guard, Guard):
         raise RuntimeError("JWTGuard is not registered on this app: call JWTGuard(app) or guard.init_app(app)")
     try:
-        yield state.validator
+        yield guard
     except AuthError as error:
-        raise _http_error(error, state) from error
+        raise _http_error(error, guard) from error
 
 
-def _http_error(error: AuthError, state: _State) -> AuthHTTPError:
-    meta = state.resource_metadata
-    answer = error_response(error, state.realm, resource_metadata=meta.url if meta else None)
+def _request_parts() -> tuple[str, str, Headers]:
+    """What the policy reads of the current request: method, URL, headers."""
+    return request.method, request.url, request.headers
+
+
+def _accept(guard: Guard, claims: Claims | None, requirement: Requirement, route: Route) -> None:
+    """Check the view's requirement (not for an anonymous request to an optional view); keep the claims."""
+    if claims is not None or route is not Route.OPTIONAL:
+        claims = guard.authorize(claims, requirement)
+    request.environ[_CLAIMS] = claims
+
+
+def _http_error(error: AuthError, guard: Guard) -> AuthHTTPError:
+    answer = guard.answer(error)
     return _BY_STATUS.get(answer.status, AuthHTTPError)(error, answer)
 
 
 def _render_auth_error(error: AuthError) -> AuthHTTPError:
     """An ``AuthError`` raised by a view (``validator.require_scopes(...)``) gets its own answer, not a 500."""
-    state = current_app.extensions["jwtguard"]
-    return _http_error(error, state)
-
-
-def _token(optional: bool) -> str | None:
-    """Return the request's bearer token; ``None`` for an anonymous request to an optional view."""
-    values = request.headers.getlist("Authorization")
-    try:
-        return extract_bearer(values)
-    except MissingTokenError:
-        if not optional:
-            raise
-        request.environ[_CLAIMS] = None  # no bearer credentials (perhaps another scheme): anonymous
-        return None
-
-
-def _accept(validator: Validator, claims: Claims, scopes: tuple[str, ...]) -> None:
-    validator.require_scopes(claims, *scopes)
-    request.environ[_CLAIMS] = claims
+    guard: Guard = current_app.extensions["jwtguard"]
+    return _http_error(error, guard)
 
 
 def get_claims() -> Claims | None:

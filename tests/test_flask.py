@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from conftest import load_example
-from flask import Flask
+from flask import Blueprint, Flask
 from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
 from werkzeug.exceptions import Unauthorized
 
@@ -59,9 +59,11 @@ def test_init_app_builds_the_validator_from_config(issuer: LocalIssuer) -> None:
     guard = JWTGuard()
     app = config_app(issuer, guard, JWTGUARD_REALM=REALM, JWTGUARD_LEEWAY=0)
     assert not hasattr(guard, "app")
-    assert app.config["JWTGUARD_ALGORITHMS"] == ("RS256",)  # defaults set with setdefault
-    assert app.config["JWTGUARD_LEEWAY"] == 0  # … never over what the app set
-    assert app.extensions["jwtguard"].validator.issuers == (issuer.issuer,)
+    validator = app.extensions["jwtguard"].validator
+    assert "JWTGUARD_ALGORITHMS" not in app.config  # no defaults of the adapter's own …
+    assert validator.algorithms == ("RS256",)  # … the Validator's
+    assert validator.leeway == 0  # what the app set
+    assert validator.issuers == (issuer.issuer,)
     client = app.test_client()
     assert client.get("/me", headers=bearer(issuer.token(sub="user-1"))).json == {"sub": "user-1"}
     denied = client.get("/messages", headers=bearer(issuer.token(scope="other")))
@@ -280,3 +282,158 @@ def test_an_auth_error_raised_by_a_view_is_answered(issuer: LocalIssuer, validat
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
     assert 'scope="admin"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_validator_that_is_not_a_validator_is_refused_at_construction() -> None:
+    for wrong in ("https://issuer.example.com/", {"issuer": "x"}):
+        with pytest.raises(jwtguard.ConfigurationError, match=r"JWTGuard: validator= must be a jwtguard\.Validator"):
+            JWTGuard(validator=wrong)  # type: ignore[arg-type]
+
+
+def test_every_validator_option_is_reachable_from_config(issuer: LocalIssuer) -> None:
+    guard = JWTGuard()
+    app = config_app(
+        issuer,
+        guard,
+        JWTGUARD_JWKS=issuer.jwks(),
+        JWTGUARD_MAX_TOKEN_AGE=60,
+        JWTGUARD_RESOURCE_METADATA={"resource": "https://api.example.test", "resource_name": "Messages"},
+    )
+    validator = app.extensions["jwtguard"].validator
+    assert validator.max_token_age == 60
+    fetches = issuer.jwks_fetches
+    client = app.test_client()
+    assert client.get("/me", headers=bearer(issuer.token(sub="user-1"))).json == {"sub": "user-1"}
+    assert issuer.jwks_fetches == fetches  # the static keys of JWTGUARD_JWKS, no fetch
+    old = client.get("/me", headers=bearer(issuer.token(iat=1_000_000_000, expires_in=3600)))
+    assert old.status_code == 401  # JWTGUARD_MAX_TOKEN_AGE applies
+    assert client.get("/.well-known/oauth-protected-resource").json["resource_name"] == "Messages"
+    assert (
+        'resource_metadata="https://api.example.test/.well-known/oauth-protected-resource"'
+        in (client.get("/me").headers["WWW-Authenticate"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("JWTGUARD_AUDIANCE", r"unknown setting 'AUDIANCE'; did you mean 'AUDIENCE'\?"),
+        ("JWTGUARD_EXCLUDE_PATHS", "unknown setting 'EXCLUDE_PATHS'"),  # not a Flask setting: never ignored
+    ],
+)
+def test_an_unknown_key_is_a_configuration_error_at_init_app(
+    issuer: LocalIssuer, validator: jwtguard.Validator, key: str, message: str
+) -> None:
+    for given in (None, validator):
+        app = Flask(__name__)
+        app.config.update({"JWTGUARD_ISSUER": issuer.issuer, "JWTGUARD_AUDIENCE": issuer.audience, key: ["x"]})
+        with pytest.raises(jwtguard.ConfigurationError, match=message):
+            JWTGuard(app, validator=given)
+
+
+def test_a_missing_issuer_or_audience_is_a_configuration_error_at_init_app(issuer: LocalIssuer) -> None:
+    for config, message in (({"JWTGUARD_ISSUER": issuer.issuer}, "audience"), ({}, "ISSUER")):
+        app = Flask(__name__)
+        app.config.update(config)
+        guard = JWTGuard()
+        with pytest.raises(jwtguard.ConfigurationError, match=message):
+            guard.init_app(app)
+
+
+def test_a_bad_scope_is_a_configuration_error_when_decorating(validator: jwtguard.Validator) -> None:
+    guard = JWTGuard(Flask(__name__), validator=validator)
+    with pytest.raises(jwtguard.ConfigurationError):
+        guard.require("read messages")
+    with pytest.raises(jwtguard.ConfigurationError):
+        guard.optional('say"hi"')
+    with pytest.raises(jwtguard.ConfigurationError, match="any_of"):
+        guard.require(any_of=True)
+
+
+def test_any_of(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/either")
+    @guard.require("admin", SCOPE, any_of=True)
+    def either() -> str:
+        return "ok"
+
+    client = app.test_client()
+    assert client.get("/either", headers=bearer(issuer.token(scope=SCOPE))).status_code == 200
+    assert client.get("/either", headers=bearer(issuer.token(scope="admin"))).status_code == 200
+    refused = client.get("/either", headers=bearer(issuer.token(scope="other")))
+    assert refused.status_code == 403
+    assert f'scope="admin {SCOPE}"' in refused.headers["WWW-Authenticate"]
+
+
+def test_optional_views_check_their_scopes_when_a_token_is_sent(
+    issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator)
+
+    @app.get("/feed")
+    @guard.optional(SCOPE)
+    def feed() -> dict[str, Any]:
+        return {"anonymous": get_claims() is None}
+
+    client = app.test_client()
+    assert client.get("/feed").json == {"anonymous": True}
+    assert client.get("/feed", headers=bearer(issuer.token(scope=SCOPE))).json == {"anonymous": False}
+    assert client.get("/feed", headers=bearer(issuer.token(scope="other"))).status_code == 403
+
+
+def test_require_above_the_route_is_refused_on_an_initialised_app(validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator)
+    with pytest.raises(jwtguard.ConfigurationError, match=r"'messages' is registered .* below @app\.route"):
+
+        @guard.require(SCOPE)
+        @app.get("/messages")
+        def messages() -> str:
+            return "unprotected"
+
+    with pytest.raises(jwtguard.ConfigurationError, match="'feed'"):
+
+        @guard.optional()
+        @app.get("/feed")
+        def feed() -> str:
+            return "unprotected"
+
+
+def test_require_above_the_route_is_refused_at_init_app(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    guard = JWTGuard(validator=validator)
+    app = Flask(__name__)
+    blueprint = Blueprint("api", __name__)
+
+    @guard.require(SCOPE)  # the guard knows no app yet: the app factory's init_app comes later
+    @blueprint.get("/messages")
+    def messages() -> str:
+        return "unprotected"
+
+    app.register_blueprint(blueprint)
+    with pytest.raises(jwtguard.ConfigurationError, match="'messages' is registered"):
+        guard.init_app(app)
+
+
+def test_require_below_the_route_is_accepted_in_both_orders(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    guard = JWTGuard(validator=validator)
+    app = Flask(__name__)
+
+    @app.get("/early")
+    @guard.require(SCOPE)  # decorated before init_app
+    def early() -> str:
+        return "ok"
+
+    guard.init_app(app)
+
+    @app.get("/late")
+    @guard.require(SCOPE)  # decorated after init_app
+    def late() -> str:
+        return "ok"
+
+    client = app.test_client()
+    for path in ("/early", "/late"):
+        assert client.get(path).status_code == 401
+        assert client.get(path, headers=bearer(issuer.token(scope=SCOPE))).status_code == 200
