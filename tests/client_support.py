@@ -33,6 +33,7 @@ ROTATIONS = ("none", "rotate", "rotate-sliding")
 TRANSPORTS = ("requests", "httpx", "httpx-async")
 LIFETIME = 300.0  # seconds an access token lives
 SCOPE = "openid offline_access read:messages"
+TLS = httpx.create_ssl_context()  # loaded once: every test client shares it (they speak plain http anyway)
 
 
 def _app(validator: jwtguard.Validator) -> Any:
@@ -128,7 +129,7 @@ def fire(transport: str, auth: Any, url: str, count: int, *, started: threading.
     if transport == "httpx-async":
 
         async def main() -> list[int]:
-            async with httpx.AsyncClient(auth=auth, trust_env=False, timeout=20) as client:
+            async with httpx.AsyncClient(auth=auth, trust_env=False, timeout=20, verify=TLS) as client:
 
                 async def one() -> int:
                     begin()
@@ -140,7 +141,7 @@ def fire(transport: str, auth: Any, url: str, count: int, *, started: threading.
 
     barrier = threading.Barrier(count)
     if transport == "httpx":
-        with httpx.Client(auth=auth, trust_env=False, timeout=20) as client:
+        with httpx.Client(auth=auth, trust_env=False, timeout=20, verify=TLS) as client:
 
             def one_httpx(_: int) -> int:
                 barrier.wait()
@@ -168,11 +169,11 @@ def call(transport: str, auth: Any, method: str, url: str, **kwargs: Any) -> Any
             session.trust_env = False
             return session.request(method, url, auth=auth, timeout=20, **kwargs)
     if transport == "httpx":
-        with httpx.Client(auth=auth, trust_env=False, timeout=20) as client:
+        with httpx.Client(auth=auth, trust_env=False, timeout=20, verify=TLS) as client:
             return client.request(method, url, **kwargs)
 
     async def main() -> httpx.Response:
-        async with httpx.AsyncClient(auth=auth, trust_env=False, timeout=20) as client:
+        async with httpx.AsyncClient(auth=auth, trust_env=False, timeout=20, verify=TLS) as client:
             return await client.request(method, url, **kwargs)
 
     return asyncio.run(main())
