@@ -34,7 +34,7 @@ if not settings.configured:
         SECRET_KEY="example-only-not-a-secret",  # noqa: S106
         ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
         ROOT_URLCONF=f"{__name__}.urls",
-        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "rest_framework"],
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "rest_framework", "jwtguard.django"],
         MIDDLEWARE=[],
         REST_FRAMEWORK={
             "DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"],

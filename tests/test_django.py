@@ -21,6 +21,8 @@ from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, run_scenario
 example = load_example("django_app")  # configures Django once (guarded by settings.configured)
 
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import SystemCheckError  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
 from django.test import AsyncClient, Client, override_settings  # noqa: E402
@@ -42,9 +44,10 @@ from rest_framework.views import exception_handler as drf_exception_handler  # n
 from rest_framework.viewsets import ViewSet  # noqa: E402
 
 import jwtguard  # noqa: E402
-from jwtguard import Claims, ConfigurationError, InvalidTokenError  # noqa: E402
+from jwtguard import Claims, ConfigurationError, InvalidTokenError, Requirement  # noqa: E402
 from jwtguard.django import (  # noqa: E402
     JWTAuthentication,
+    JWTGuardMiddleware,
     TokenAuthenticationFailed,
     TokenHasScope,
     TokenScopeDenied,
@@ -55,6 +58,7 @@ from jwtguard.django import (  # noqa: E402
     get_validator,
     require_token,
 )
+from jwtguard.hooks import Hooks  # noqa: E402
 from jwtguard.resource_metadata import ProtectedResourceMetadata  # noqa: E402
 from jwtguard.responses import error_response  # noqa: E402
 from jwtguard.testing import LocalIssuer  # noqa: E402
@@ -150,6 +154,30 @@ def admin_only(request: HttpRequest) -> JsonResponse:
     return JsonResponse({})
 
 
+@require_token("admin")
+def admin_scope(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({})
+
+
+@require_token("admin", SCOPE, any_of=True)
+def either_scope(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"sub": request.auth["sub"]})  # type: ignore[attr-defined]
+
+
+class EitherScopeView(APIView):
+    permission_classes = (TokenHasScope,)
+    required_scopes = ("admin", SCOPE)
+    required_scopes_any_of = True
+
+    def get(self, request: Request) -> Response:
+        return Response({"sub": request.auth["sub"]})
+
+
+class RequirementView(EitherScopeView):
+    required_scopes = Requirement.of(["admin", SCOPE], any_of=True)  # type: ignore[assignment]
+    required_scopes_any_of = False  # the Requirement decides
+
+
 def plain_admin_only(request: HttpRequest) -> JsonResponse:
     claims = getattr(request, "auth", None)
     if claims is None:
@@ -172,6 +200,10 @@ urls.urlpatterns = [  # type: ignore[attr-defined]
     path("cbv", MessageCreate.as_view()),
     path("admin-only", admin_only),
     path("plain-admin-only", plain_admin_only),
+    path("admin-scope", admin_scope),
+    path("either", either_scope),
+    path("drf/either", EitherScopeView.as_view()),
+    path("drf/requirement", RequirementView.as_view()),
 ]
 
 REST_FRAMEWORK = {
@@ -387,11 +419,19 @@ def test_settings_build_the_validator_from_every_key(issuer: LocalIssuer) -> Non
     [
         ({"AUDIENCE": "https://api.example.test"}, "ISSUER is required"),
         (None, "must be a dict"),
-        ({"ISSUER": "https://t.example/", "AUDIANCE": "x"}, "unknown keys"),
+        ({"ISSUER": "https://t.example/", "AUDIANCE": "x"}, "unknown setting 'AUDIANCE'; did you mean 'AUDIENCE'"),
+        ({"ISSUER": "https://t.example/"}, "AUDIENCE is required"),
+        ({"ISSUER": "http://login.example/", "AUDIENCE": "x"}, "JWTGUARD: issuer .* must use https://"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "MAX_TOKEN_AGES": 1}, "did you mean 'MAX_TOKEN_AGE'"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "REALM": 3}, "realm must be a string"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "OPTIONAL_PATHS": ["x"]}, "OPTIONAL_PATHS"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "VALIDATOR_OPTIONS": ["sub"]}, "VALIDATOR_OPTIONS"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "HOOKS": "no.such:hooks"}, "HOOKS: cannot import"),
+        ({"VALIDATOR": "jwtguard.Validator", "LEEWAY": 1}, "VALIDATOR replaces LEEWAY"),
         ({"ISSUER": "https://t.example/", "VALIDATOR": "jwtguard.Validator"}, "VALIDATOR replaces ISSUER"),
         ({"VALIDATOR": 42}, "must be a Validator"),
         ({"VALIDATOR": "no.such.module.factory"}, "cannot import"),
-        ({"ISSUER": "https://t.example/", "ALGORITHMS": []}, "algorithms"),
+        ({"ISSUER": "https://t.example/", "AUDIENCE": "x", "ALGORITHMS": []}, "algorithms"),
         ({"ISSUER": "https://t.example/", "USER_FACTORY": 3}, "USER_FACTORY"),
         ({"ISSUER": "https://t.example/", "EXCLUDE_PATHS": ["health"]}, "EXCLUDE_PATHS"),
         ({"ISSUER": "https://t.example/", "RESOURCE_METADATA": "x"}, "RESOURCE_METADATA"),
@@ -421,6 +461,105 @@ def test_validator_can_be_supplied_ready(given: str, validator: jwtguard.Validat
         built = get_validator()
     assert isinstance(built, jwtguard.Validator)
     assert built is validator if given == "instance" else built.issuers == ("https://factory.example/",)
+
+
+def test_every_validator_option_is_a_key(issuer: LocalIssuer) -> None:
+    hooks = RecordingHooks()
+    keys = {"MAX_TOKEN_AGE": 600, "REQUIRED_CLAIMS": ["tenant"], "TOKEN_CACHE_SIZE": 0, "HOOKS": hooks}
+    with override_settings(JWTGUARD={"ISSUER": issuer.issuer, "AUDIENCE": issuer.audience, **keys}):
+        built = get_validator()
+        response = Client().get("/plain/messages", headers=bearer(issuer.token(scope=SCOPE)))
+    assert (built.max_token_age, built.options.required_claims, built.options.hooks) == (600, ("tenant",), hooks)
+    assert response.status_code == 401
+    assert hooks.rejected == ["missing_claim"]
+
+
+# -- start-up: manage.py check and the middleware ------------------------------------------
+
+MISCONFIGURED: dict[str, Any] = {
+    "typo": {"ISSUER": "https://t.example/", "AUDIANCE": "https://api.example.test"},
+    "http_issuer": {"ISSUER": "http://login.example/", "AUDIENCE": "https://api.example.test"},
+    "no_audience": {"ISSUER": "https://t.example/"},
+    "no_issuer": {"AUDIENCE": "https://api.example.test"},
+    "not_a_validator": {"VALIDATOR": "jwtguard.validator.DEFAULT_LEEWAY"},
+    "no_dict": None,
+}
+
+
+@pytest.mark.parametrize("name", MISCONFIGURED)
+def test_a_bad_configuration_fails_manage_py_check(name: str) -> None:
+    with override_settings(JWTGUARD=MISCONFIGURED[name]):
+        with pytest.raises(SystemCheckError, match=r"jwtguard\.E001") as failed:
+            call_command("check")
+        with pytest.raises(ConfigurationError):
+            JWTGuardMiddleware(lambda request: HttpResponse())
+        with override_settings(MIDDLEWARE=MIDDLEWARE), pytest.raises(ConfigurationError):
+            get_wsgi_application()  # Django builds the middleware when it loads the handler
+    assert "HINT: Fix settings.JWTGUARD" in str(failed.value)
+
+
+def test_a_good_configuration_passes_manage_py_check(issuer: LocalIssuer) -> None:
+    with override_settings(JWTGUARD={"ISSUER": issuer.issuer, "AUDIENCE": issuer.audience}):
+        call_command("check")  # raises SystemCheckError on any error
+
+
+def test_the_app_config_is_found_from_installed_apps() -> None:
+    from django.apps import apps
+
+    config = apps.get_app_config("jwtguard")
+    assert (config.name, type(config).__name__) == ("jwtguard.django", "JWTGuardConfig")
+
+
+# -- route requirements: one decision in the core -------------------------------------------
+
+
+class RecordingHooks(Hooks):
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    def on_rejected(self, error: jwtguard.AuthError) -> None:
+        self.rejected.append(error.code)
+
+
+@pytest.mark.parametrize("given", ["HOOKS key", "VALIDATOR with hooks"])
+def test_scope_refusals_reach_the_hooks(given: str, issuer: LocalIssuer) -> None:
+    hooks = RecordingHooks()
+    if given == "HOOKS key":
+        jwtguard_settings = {"ISSUER": issuer.issuer, "AUDIENCE": issuer.audience, "HOOKS": hooks, "REALM": REALM}
+    else:
+        jwtguard_settings = {"VALIDATOR": issuer.validator(hooks=hooks), "REALM": REALM}
+    token = bearer(issuer.token(scope=SCOPE))
+    with override_settings(JWTGUARD=jwtguard_settings):
+        answers = [
+            Client().get("/admin-scope", headers=token),
+            asyncio.run(AsyncClient().get("/async/messages", headers=bearer(issuer.token(scope="other")))),
+            APIClient().get("/messages", headers=bearer(issuer.token(scope="other"))),
+            APIClient().get("/drf/admin", headers=token),  # a user's permission calling require_scopes
+        ]
+        assert hooks.rejected == ["insufficient_scope"] * 4
+        anonymous = [Client().get("/admin-scope"), APIClient().get("/messages")]
+    assert [answer.status_code for answer in answers] == [403] * 4
+    assert [answer.status_code for answer in anonymous] == [401, 401]
+    assert hooks.rejected[4:] == ["missing_token", "missing_token"]
+
+
+@pytest.mark.parametrize("path", ["/either", "/drf/either", "/drf/requirement"])
+def test_any_of_scopes(path: str, issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    client = Client() if path == "/either" else APIClient()
+    with guard(validator):
+        read = client.get(path, headers=bearer(issuer.token(scope=SCOPE, sub="a")))
+        admin = client.get(path, headers=bearer(issuer.token(scope="admin", sub="b")))
+        other = client.get(path, headers=bearer(issuer.token(scope="other")))
+    assert [read.json()["sub"], admin.json()["sub"]] == ["a", "b"]
+    assert other.status_code == 403
+    assert f'scope="admin {SCOPE}"' in other.headers["WWW-Authenticate"]
+
+
+def test_a_bad_scope_fails_at_decoration() -> None:
+    with pytest.raises(ConfigurationError):
+        require_token("read messages")
+    with pytest.raises(ConfigurationError):
+        require_token(any_of=True)
 
 
 # -- DRF ---------------------------------------------------------------------------------
@@ -617,6 +756,18 @@ def test_middleware_optional_auth(client: str, issuer: LocalIssuer, validator: j
     assert "expired" in bad.headers["WWW-Authenticate"]
     assert malformed.status_code == 400
     assert scoped.status_code == 401
+
+
+def test_middleware_optional_paths(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator, OPTIONAL_PATHS=["/whoami"]), override_settings(MIDDLEWARE=MIDDLEWARE):
+        anonymous = Client().get("/whoami")
+        valid = Client().get("/whoami", headers=bearer(issuer.token(sub="ian")))
+        bad = Client().get("/whoami", headers=bearer("not.a.jwt"))
+        required = Client().get("/any")
+    assert anonymous.json() == {"sub": None, "user": "None"}
+    assert valid.json() == {"sub": "ian", "user": "ian"}
+    assert (bad.status_code, required.status_code) == (401, 401)
+    assert required.json()["error"] == "missing_token"
 
 
 class CountingValidator(jwtguard.Validator):

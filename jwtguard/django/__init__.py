@@ -1,7 +1,8 @@
 """Django and Django REST framework adapters.
 
-Settings (read on first use, reset by ``override_settings``)::
+Settings (read by :func:`jwtguard.settings.read_settings`, reset by ``override_settings``)::
 
+    INSTALLED_APPS = [..., "jwtguard.django"]  # manage.py check reports a bad JWTGUARD (jwtguard.E001)
     JWTGUARD = {"ISSUER": "https://tenant.example.com/", "AUDIENCE": "https://api.example.com"}
     REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"]}
 
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ._auth import get_claims
 from ._decorators import require_token
 from ._middleware import JWTGuardMiddleware
-from ._settings import DEFAULTS, get_settings, get_validator
+from ._settings import get_settings, get_validator
 from ._user import TokenUser
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "DEFAULTS",
     "JWTAuthentication",
     "JWTGuardMiddleware",
     "KeySetUnavailable",

@@ -1,4 +1,13 @@
-"""Bearer authentication of a Django request, shared by the decorator, the middleware and DRF."""
+"""A Django request through the one policy, shared by the decorator, the middleware and DRF.
+
+Every check goes to the core: credentials to :meth:`jwtguard.Validator.authenticate`
+(or ``aauthenticate``) with the request's method, absolute URL and
+``request.headers``; route requirements to :meth:`jwtguard.Validator.authorize`.
+What is left here is Django's side: remembering the claims on the request (so
+the middleware, a decorator and DRF validate a token once), setting
+``request.auth`` and ``request.user``, and rendering an error as an ``HttpResponse``.
+The sync and async functions differ only in the call to the validator.
+"""
 
 from __future__ import annotations
 
@@ -8,82 +17,85 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
-from ..bearer import extract_bearer, is_preflight
+from .._request import Headers
+from ..bearer import is_preflight
 from ..claims import Claims
-from ..errors import AuthError, InvalidTokenError, MissingTokenError
-from ..responses import error_response
+from ..errors import AuthError, InvalidTokenError
+from ..requirement import Requirement
+from ..validator import Validator
 from ._settings import get_settings
 from ._user import TokenUser
 
 __all__ = [
     "aauthenticate",
     "authenticate",
-    "bearer_token",
+    "authorize",
+    "avalidate",
     "get_claims",
-    "is_preflight_request",
     "log_failure",
+    "passes_preflight",
     "render_error",
+    "validate",
 ]
 
 logger = logging.getLogger("jwtguard.django")
 
 _CLAIMS = "_jwtguard_claims"
-
-
-def authorization_values(request: HttpRequest) -> list[str]:
-    """Return the request's ``Authorization`` value (servers join repeated ones; ``extract_bearer`` splits them)."""
-    value = request.META.get("HTTP_AUTHORIZATION")
-    return [value] if isinstance(value, str) else []
-
-
-def bearer_token(request: HttpRequest) -> str | None:
-    """Return the bearer token, or ``None`` when there is none (or another scheme).
-
-    Raises:
-        InvalidRequestError: a malformed ``Authorization`` header, or several.
-    """
-    try:
-        return extract_bearer(authorization_values(request))
-    except MissingTokenError:
-        return None
-
-
-def is_preflight_request(request: HttpRequest) -> bool:
-    """Whether ``request`` is a CORS preflight, which is never challenged."""
-    return is_preflight(request.method or "", {name.lower(): value for name, value in request.headers.items()})
+_VALIDATOR = "_jwtguard_validator"
 
 
 def get_claims(request: Any) -> Claims | None:
-    """Return the claims of the request's validated token, or ``None``.
+    """Return the claims of the request's validated token, or ``None`` (no token, or not checked).
 
-    Works on a Django ``HttpRequest`` and on a DRF ``Request``.
+    Works on a Django ``HttpRequest`` and on a DRF ``Request``. It never raises:
+    an anonymous request under optional authentication gets ``None``.
     """
     claims = getattr(request, _CLAIMS, None)
     return claims if isinstance(claims, Claims) else None
 
 
-def validate(request: HttpRequest) -> Claims | None:
-    """Validate the request's bearer token once per request; ``None`` without one."""
-    claims = get_claims(request)
-    if claims is None:
-        token = bearer_token(request)
-        if token is None:
-            return None
-        claims = get_settings().validator.validate(token)
+def passes_preflight(request: HttpRequest) -> bool:
+    """Whether ``request`` is a CORS preflight let through unchallenged (unless ``PROTECT_PREFLIGHT``)."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    return is_preflight(request.method or "", headers) and not get_settings().guard.protect_preflight
+
+
+def _known(request: HttpRequest) -> tuple[Validator, Claims | None]:
+    """The current validator, and the claims it already accepted for this request."""
+    validator = get_settings().validator
+    return validator, get_claims(request) if getattr(request, _VALIDATOR, None) is validator else None
+
+
+def _keep(request: HttpRequest, validator: Validator, claims: Claims | None) -> Claims | None:
+    if claims is not None:
         setattr(request, _CLAIMS, claims)
+        setattr(request, _VALIDATOR, validator)
     return claims
 
 
-async def avalidate(request: HttpRequest) -> Claims | None:
+def _read(request: HttpRequest) -> tuple[str, str, Headers]:
+    """What the policy reads of a request: method, the URL the client used, the headers."""
+    return request.method or "", request.build_absolute_uri(), request.headers
+
+
+def validate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
+    """The request's claims, checked once per request; ``None`` without bearer credentials if ``optional``.
+
+    Raises:
+        AuthError: see :meth:`jwtguard.Validator.authenticate`.
+    """
+    validator, claims = _known(request)
+    if claims is None:
+        claims = validator.authenticate(*_read(request), optional=optional)
+    return _keep(request, validator, claims)
+
+
+async def avalidate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
     """Like :func:`validate`, without blocking the event loop."""
-    claims = get_claims(request)
+    validator, claims = _known(request)
     if claims is None:
-        token = bearer_token(request)
-        if token is None:
-            return None
-        claims = await get_settings().validator.avalidate(token)
-        setattr(request, _CLAIMS, claims)
-    return claims
+        claims = await validator.aauthenticate(*_read(request), optional=optional)
+    return _keep(request, validator, claims)
 
 
 def make_user(claims: Claims) -> Any:
@@ -103,24 +115,34 @@ def _attach(request: HttpRequest, claims: Claims, user: Any) -> None:
     request.user = user
 
 
-def authenticate(request: HttpRequest) -> Claims | None:
-    """Validate the token and set ``request.auth`` and ``request.user``; ``None`` without a token."""
-    fresh = get_claims(request) is None
-    claims = validate(request)
+def authenticate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
+    """Like :func:`validate`, and set ``request.auth`` and ``request.user`` for a token seen the first time."""
+    fresh = _known(request)[1] is None
+    claims = validate(request, optional=optional)
     if claims is not None and fresh:
         _attach(request, claims, make_user(claims))
     return claims
 
 
-async def aauthenticate(request: HttpRequest) -> Claims | None:
+async def aauthenticate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
     """Like :func:`authenticate`; a custom ``USER_FACTORY`` runs in a thread (it may query the database)."""
-    fresh = get_claims(request) is None
-    claims = await avalidate(request)
+    fresh = _known(request)[1] is None
+    claims = await avalidate(request, optional=optional)
     if claims is not None and fresh:
         factory = get_settings().user_factory
         user = make_user(claims) if factory is TokenUser else await sync_to_async(make_user)(claims)
         _attach(request, claims, user)
     return claims
+
+
+def authorize(claims: Claims | None, requirement: Requirement) -> Claims:
+    """Check a route's requirement with the current validator (which reports a refusal to its hooks).
+
+    Raises:
+        MissingTokenError: ``claims`` is ``None``.
+        InsufficientScopeError: the requirement is not met.
+    """
+    return get_settings().guard.authorize(claims, requirement)
 
 
 def log_failure(error: AuthError) -> None:
@@ -130,9 +152,8 @@ def log_failure(error: AuthError) -> None:
 
 def render_error(error: AuthError) -> HttpResponse:
     """The contract answer to ``error``: status, challenge or ``Retry-After``, JSON body."""
-    settings = get_settings()
     log_failure(error)
-    answer = error_response(error, settings.realm, resource_metadata=settings.resource_metadata_url)
+    answer = get_settings().guard.answer(error)
     response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
     for name, value in answer.headers:
         if name.lower() != "content-type":

@@ -27,6 +27,7 @@ from .._extras import require
 # ruff: noqa: E402 - the imports below follow this check on purpose
 require("rest_framework", "django", "jwtguard.django's DRF classes need Django REST framework")
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from ..claims import Claims
-from ..errors import AuthError, InsufficientScopeError, KeySetUnavailableError, MissingTokenError
-from ._auth import is_preflight_request, log_failure, make_user, validate
+from ..errors import AuthError, KeySetUnavailableError, MissingTokenError
+from ..requirement import Requirement
+from ._auth import authorize, log_failure, make_user, passes_preflight, validate
 from ._settings import get_settings
 
 if TYPE_CHECKING:  # importing rest_framework.views needs configured settings
@@ -203,27 +205,48 @@ class JWTAuthentication(BaseAuthentication):
 
 
 class TokenHasScope(BasePermission):
-    """Allow requests whose token carries every scope in the view's ``required_scopes``.
+    """Allow requests whose token meets the view's ``required_scopes``.
+
+    ``required_scopes`` is a list of scopes, every one needed (one of them with
+    ``required_scopes_any_of = True`` on the view; ``[]``: any valid token), or a
+    ready :class:`~jwtguard.Requirement` (``Requirement.of([...], any_of=True)``),
+    which checks the scope names when the view's module is imported. The decision
+    is :meth:`jwtguard.Validator.authorize`'s, which reports every refusal to the
+    validator's hooks.
 
     No token claims (anonymous): ``False``, which DRF answers with 401 and the
-    bearer challenge when ``JWTAuthentication`` is listed first. A missing scope raises :class:`TokenScopeDenied` (403
-    ``insufficient_scope``), so in ``A | B`` compositions put it last. CORS
-    preflights are allowed (DRF answers ``OPTIONS`` with the view's metadata).
+    bearer challenge when ``JWTAuthentication`` is listed first. A missing scope
+    raises :class:`TokenScopeDenied` (403 ``insufficient_scope``), so in ``A | B``
+    compositions put it last. CORS preflights are allowed (DRF answers
+    ``OPTIONS`` with the view's metadata) unless ``PROTECT_PREFLIGHT``.
     """
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         answer_auth_errors(view)
-        if is_preflight_request(request._request):
+        if passes_preflight(request._request):
             return True
-        claims = request.auth
-        if not isinstance(claims, Claims):
-            return False
-        scopes = self.get_required_scopes(request, view)
-        if not claims.scopes.issuperset(scopes):
-            raise api_exception(InsufficientScopeError(scopes))
+        requirement = self.get_requirement(request, view)
+        try:
+            authorize(request.auth if isinstance(request.auth, Claims) else None, requirement)
+        except MissingTokenError:
+            return False  # DRF answers, with the first authenticator's challenge
+        except AuthError as error:
+            raise api_exception(error) from None
         return True
 
-    def get_required_scopes(self, request: Request, view: APIView) -> Sequence[str]:
+    def get_requirement(self, request: Request, view: APIView) -> Requirement:
+        """The :class:`~jwtguard.Requirement` of this request, from :meth:`get_required_scopes`.
+
+        Raises:
+            ImproperlyConfigured: see :meth:`get_required_scopes`.
+            ConfigurationError: a scope that is not an RFC 6749 scope-token.
+        """
+        scopes = self.get_required_scopes(request, view)
+        if isinstance(scopes, Requirement):
+            return scopes
+        return _requirement(tuple(scopes), getattr(view, "required_scopes_any_of", False))
+
+    def get_required_scopes(self, request: Request, view: APIView) -> Sequence[str] | Requirement:
         """Return ``view.required_scopes``; override for per-method scopes.
 
         Raises:
@@ -232,4 +255,12 @@ class TokenHasScope(BasePermission):
         scopes = getattr(view, "required_scopes", None)
         if scopes is None:
             raise ImproperlyConfigured(f"{type(view).__name__} needs required_scopes to use TokenHasScope")
+        if isinstance(scopes, Requirement):
+            return scopes
         return (scopes,) if isinstance(scopes, str) else tuple(scopes)
+
+
+@functools.lru_cache(maxsize=256)
+def _requirement(scopes: tuple[str, ...], any_of: bool) -> Requirement:
+    """Views declare a handful of scope lists: each is checked and built once."""
+    return Requirement.of(scopes, any_of=any_of)

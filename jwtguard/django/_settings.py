@@ -1,9 +1,14 @@
 """The ``JWTGUARD`` settings dict, read on first use and reset on ``setting_changed``.
 
 Nothing here touches ``django.conf.settings`` at import time, so importing
-:mod:`jwtguard.django` never requires configured settings; the validator is
-built when the first request needs it, and rebuilt after
-``override_settings(JWTGUARD=…)``.
+:mod:`jwtguard.django` never requires configured settings. The dict is read by
+the package's one settings loader (:func:`jwtguard.settings.read_settings`):
+every :class:`~jwtguard.Validator` option is an upper-case key (``ISSUER``,
+``MAX_TOKEN_AGE``, ``HOOKS`` …), the adapter's own keys are
+:data:`jwtguard.settings.ADAPTER_KEYS`, and a typo is refused with the
+nearest known key. The result is one :class:`~jwtguard._guard.Guard`, built
+at start-up by the system check and ``JWTGuardMiddleware`` (or on first use),
+and rebuilt after ``override_settings(JWTGUARD=…)``.
 """
 
 from __future__ import annotations
@@ -15,126 +20,123 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
 
+from .._guard import Guard
 from .._paths import PathSet
 from ..claims import Claims
 from ..errors import ConfigurationError
 from ..resource_metadata import ProtectedResourceMetadata
-from ..validator import DEFAULT_LEEWAY, Validator
+from ..settings import ADAPTER_KEYS, read_settings
+from ..validator import Validator
 from ._user import TokenUser
 
-__all__ = ["DEFAULTS", "JWTGuardSettings", "get_settings", "get_validator", "reset"]
+__all__ = ["JWTGuardSettings", "get_settings", "get_validator", "reset"]
 
-#: Every key of ``settings.JWTGUARD`` and its default.
-DEFAULTS: Mapping[str, Any] = {
-    # Passed to jwtguard.Validator (ignored when VALIDATOR is set).
-    "ISSUER": None,
-    "AUDIENCE": None,
-    "ALGORITHMS": ("RS256",),
-    "JWKS_URI": None,
-    "JWKS": None,
-    "LEEWAY": DEFAULT_LEEWAY,
-    "AUTHORIZED_PARTIES": None,
-    "REQUIRED_SCOPES": (),
-    "VALIDATOR_OPTIONS": {},  # any other Validator keyword argument
-    # A ready Validator, a callable returning one, or a dotted path to either.
-    "VALIDATOR": None,
-    # How answers look.
-    "REALM": None,
-    "RESOURCE_METADATA": None,  # ProtectedResourceMetadata, or a dict of its arguments
-    # Claims -> user object (callable or dotted path); default: TokenUser.
-    "USER_FACTORY": None,
-    # JWTGuardMiddleware only.
-    "EXCLUDE_PATHS": (),
-    "TOKEN_REQUIRED": True,
-}
-
-# The keys passed to Validator, as their lower-case names.
-_ARGS = ("ISSUER", "AUDIENCE", "ALGORITHMS", "JWKS_URI", "JWKS", "LEEWAY", "AUTHORIZED_PARTIES", "REQUIRED_SCOPES")
+# The older spelling of the Validator options nobody could reach as keys; still read (see docs).
+_LEGACY_OPTIONS = "VALIDATOR_OPTIONS"
 
 
 @dataclass(frozen=True)
 class JWTGuardSettings:
-    """``settings.JWTGUARD``, resolved: the validator is built, dotted paths imported."""
+    """``settings.JWTGUARD``, resolved: the guard (validator and answers) and the adapter's own keys."""
 
-    validator: Validator
-    realm: str | None
-    resource_metadata: ProtectedResourceMetadata | None
+    guard: Guard
     user_factory: Callable[[Claims], Any]
-    exclude_paths: PathSet
     token_required: bool
 
     @property
+    def validator(self) -> Validator:
+        return self.guard.validator
+
+    @property
+    def realm(self) -> str | None:
+        return self.guard.realm
+
+    @property
+    def resource_metadata(self) -> ProtectedResourceMetadata | None:
+        return self.guard.resource_metadata
+
+    @property
     def resource_metadata_url(self) -> str | None:
-        return self.resource_metadata.url if self.resource_metadata else None
+        return self.guard.resource_metadata.url if self.guard.resource_metadata else None
 
     def is_excluded(self, path: str) -> bool:
         """``path`` is an entry of ``EXCLUDE_PATHS``, or lies under a ``"/prefix/*"`` entry."""
-        return path in self.exclude_paths
+        return path in self.guard.exclude_paths
 
 
-def _load(value: Any) -> Any:
-    if isinstance(value, str):
+def _options(user: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validator keyword arguments and adapter settings, ``VALIDATOR_OPTIONS`` merged in."""
+    options, adapter = read_settings(user, where="JWTGUARD", adapter_keys={**ADAPTER_KEYS, _LEGACY_OPTIONS: "json"})
+    legacy = adapter.pop(_LEGACY_OPTIONS, None)
+    if legacy is not None:
+        where = f"JWTGUARD {_LEGACY_OPTIONS}"
+        if not isinstance(legacy, Mapping):
+            raise ConfigurationError(f"{where} must be a dict of Validator arguments")
+        more, _ = read_settings(legacy, where=where, adapter_keys={})  # adapter keys are unknown there
+        clashing = sorted(name.upper() for name in set(more) & set(options))
+        if clashing:
+            raise ConfigurationError(f"{where}: give {', '.join(clashing)} once, as a JWTGUARD key")
+        options.update(more)
+    return options, adapter
+
+
+def _validator(options: Mapping[str, Any], given: Any) -> Validator:
+    if given is not None:
+        if options:
+            names = ", ".join(sorted(name.upper() for name in options))
+            raise ConfigurationError(f"JWTGUARD: VALIDATOR replaces {names}; give one or the other")
+        if not isinstance(given, Validator) and callable(given):
+            given = given()
+        if not isinstance(given, Validator):
+            raise ConfigurationError("JWTGUARD: VALIDATOR must be a Validator, or a callable returning one")
+        return given
+    for required in ("issuer", "audience"):
+        if not options.get(required):
+            raise ConfigurationError(f"JWTGUARD: {required.upper()} is required (or give a ready VALIDATOR)")
+    try:
+        return Validator(**options)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"JWTGUARD: {exc}") from exc
+
+
+def _metadata(value: Any) -> ProtectedResourceMetadata | None:
+    if isinstance(value, Mapping):
         try:
-            return import_string(value)
-        except ImportError as exc:
-            raise ConfigurationError(f"JWTGUARD: cannot import {value!r}") from exc
+            return ProtectedResourceMetadata(**value)
+        except (TypeError, ConfigurationError) as exc:
+            raise ConfigurationError(f"JWTGUARD: RESOURCE_METADATA: {exc}") from None
+    if value is not None and not isinstance(value, ProtectedResourceMetadata):
+        raise ConfigurationError("JWTGUARD: RESOURCE_METADATA must be a ProtectedResourceMetadata or a dict")
     return value
 
 
-def _validator(user: Mapping[str, Any], merged: Mapping[str, Any]) -> Validator:
-    given = user.get("VALIDATOR")
-    if given is not None:
-        clashing = sorted(key for key in (*_ARGS, "VALIDATOR_OPTIONS") if key in user)
-        if clashing:
-            raise ConfigurationError(f"JWTGUARD: VALIDATOR replaces {', '.join(clashing)}; give one or the other")
-        found = _load(given)
-        if not isinstance(found, Validator) and callable(found):
-            found = found()
-        if not isinstance(found, Validator):
-            raise ConfigurationError("JWTGUARD: VALIDATOR must be a Validator, or a callable returning one")
-        return found
-    if not merged["ISSUER"]:
-        raise ConfigurationError("JWTGUARD: ISSUER is required (or give a ready VALIDATOR)")
-    options = {key.lower(): merged[key] for key in _ARGS}
-    extra = merged["VALIDATOR_OPTIONS"]
-    if not isinstance(extra, Mapping) or set(extra) & set(options):
-        raise ConfigurationError("JWTGUARD: VALIDATOR_OPTIONS must be a dict of the Validator's other arguments")
-    try:
-        return Validator(**options, **extra)
-    except TypeError as exc:  # an unknown argument name
-        raise ConfigurationError(f"JWTGUARD: VALIDATOR_OPTIONS: {exc}") from None
+def _paths(adapter: Mapping[str, Any], key: str) -> Any:
+    value = adapter.get(key, ())
+    PathSet(value, f"JWTGUARD: {key}")  # refuses a bad entry under the user's own key name
+    return value
 
 
 def _resolve() -> JWTGuardSettings:
     user = getattr(django_settings, "JWTGUARD", None)
     if not isinstance(user, Mapping):
-        raise ConfigurationError("settings.JWTGUARD must be a dict with at least ISSUER (or VALIDATOR)")
-    unknown = sorted(set(user) - set(DEFAULTS))
-    if unknown:
-        raise ConfigurationError(f"JWTGUARD: unknown keys {unknown}")
-    merged = {**DEFAULTS, **user}
-    metadata = merged["RESOURCE_METADATA"]
-    if isinstance(metadata, Mapping):
-        try:
-            metadata = ProtectedResourceMetadata(**metadata)
-        except TypeError as exc:
-            raise ConfigurationError(f"JWTGUARD: RESOURCE_METADATA: {exc}") from None
-    if metadata is not None and not isinstance(metadata, ProtectedResourceMetadata):
-        raise ConfigurationError("JWTGUARD: RESOURCE_METADATA must be a ProtectedResourceMetadata or a dict")
-    factory = _load(merged["USER_FACTORY"]) or TokenUser
+        raise ConfigurationError("settings.JWTGUARD must be a dict with at least ISSUER and AUDIENCE (or VALIDATOR)")
+    options, adapter = _options(user)
+    factory = adapter.get("USER_FACTORY") or TokenUser
     if not callable(factory):
         raise ConfigurationError("JWTGUARD: USER_FACTORY must be callable (claims -> user)")
-    excluded = PathSet(merged["EXCLUDE_PATHS"], "JWTGUARD: EXCLUDE_PATHS")
-    return JWTGuardSettings(
-        validator=_validator(user, merged),
-        realm=merged["REALM"],
+    metadata = _metadata(adapter.get("RESOURCE_METADATA"))
+    exclude, optional = _paths(adapter, "EXCLUDE_PATHS"), _paths(adapter, "OPTIONAL_PATHS")
+    guard = Guard(
+        where="JWTGUARD",
+        validator=_validator(options, adapter.get("VALIDATOR")),
+        realm=adapter.get("REALM"),
+        exclude_paths=exclude,
+        optional_paths=optional,
         resource_metadata=metadata,
-        user_factory=factory,
-        exclude_paths=excluded,
-        token_required=bool(merged["TOKEN_REQUIRED"]),
+        protect_preflight=bool(adapter.get("PROTECT_PREFLIGHT", False)),
     )
+    return JWTGuardSettings(guard=guard, user_factory=factory, token_required=bool(adapter.get("TOKEN_REQUIRED", True)))
 
 
 _lock = threading.Lock()
@@ -145,8 +147,9 @@ def get_settings() -> JWTGuardSettings:
     """Return the resolved ``settings.JWTGUARD`` (built on first use, then cached).
 
     Raises:
-        ConfigurationError: ``JWTGUARD`` is missing, has unknown keys, lacks
-            ``ISSUER`` (and ``VALIDATOR``), or holds an invalid option.
+        ConfigurationError: ``JWTGUARD`` is missing or not a dict, has an unknown key
+            (the message names the nearest known one), lacks ``ISSUER`` or
+            ``AUDIENCE`` (and ``VALIDATOR``), or holds a value the Validator refuses.
     """
     global _cached
     current = _cached
@@ -158,8 +161,6 @@ def get_settings() -> JWTGuardSettings:
 
 def get_validator() -> Validator:
     """Return the :class:`~jwtguard.Validator` built from ``settings.JWTGUARD``.
-
-    Call it from ``AppConfig.ready()`` to fail at start-up on a bad configuration.
 
     Raises:
         ConfigurationError: see :func:`get_settings`.
