@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,12 @@ logger = logging.getLogger("jwtguard.client")
 Send = Callable[[TokenRequest], tuple[int, bytes]]
 AsyncSend = Callable[[TokenRequest], Awaitable[tuple[int, bytes]]]
 OnTokens = Callable[[TokenSet], None]
+
+
+@dataclass
+class _Outcome:
+    tokens: TokenSet | None = None
+    error: BaseException | None = None
 
 
 @dataclass
@@ -119,14 +126,14 @@ class TokenState:
             if self._ended is not None:
                 raise LoginRequiredError(self._ended.error, self._ended.description, self._ended.status_code)
             current = self._tokens
-            usable = current is not None and current.access_token is not None
-            if usable and sent is not None and current is not None and current.access_token != sent:
-                return current  # renewed since this request was sent: retry with it, renew nothing
-            if usable and current is not None and not force:
-                if not (current.needs_renewal(now, self._margin) and self.grant.can_renew(current)):
-                    return current
-                if self._flight is not None and not current.expired(now):
-                    return current  # still valid: no need to wait for the renewal under way
+            if current is not None and current.access_token is not None:
+                if sent is not None and current.access_token != sent:
+                    return current  # renewed since this request was sent: retry with it, renew nothing
+                if not force:
+                    if not (current.needs_renewal(now, self._margin) and self.grant.can_renew(current)):
+                        return current
+                    if self._flight is not None and not current.expired(now):
+                        return current  # still valid: no need to wait for the renewal under way
             if self._flight is not None:
                 return self._flight, False
             self._flight = _Flight(concurrent.futures.Future(), current)
@@ -157,6 +164,24 @@ class TokenState:
                 failure = error if isinstance(error, Exception) else TokenEndpointError("interrupted", "Interrupted")
                 flight.future.set_exception(failure)
 
+    @contextlib.contextmanager
+    def _leading(self, flight: _Flight) -> Iterator[_Outcome]:
+        """Around the leader's renewal: whatever happens, the flight is settled and its waiters woken.
+
+        An ``Exception`` is handed to the waiters (the leader reads it from the future too);
+        anything else (``KeyboardInterrupt``, a cancelled task) goes on up.
+        """
+        outcome = _Outcome()
+        try:
+            yield outcome
+        except Exception as failure:
+            outcome.error = failure
+        except BaseException as failure:
+            outcome.error = failure
+            raise
+        finally:
+            self._settle(flight, outcome.tokens, outcome.error)
+
     def _renewal(self, flight: _Flight) -> tuple[TokenRequest, float]:
         return self.grant.request(flight.tokens), self._clock()  # expiry counts from before the request
 
@@ -182,18 +207,10 @@ class TokenState:
             return plan
         flight, lead = plan
         if lead:
-            tokens: TokenSet | None = None
-            error: BaseException | None = None
-            try:
+            with self._leading(flight) as outcome:
                 request, now = self._renewal(flight)
                 status, body = send(request)
-                tokens = self.grant.parse(status, body, now=now, tokens=flight.tokens)
-            except BaseException as failure:
-                error = failure
-                if not isinstance(failure, Exception):
-                    raise
-            finally:
-                self._settle(flight, tokens, error)
+                outcome.tokens = self.grant.parse(status, body, now=now, tokens=flight.tokens)
         try:
             return flight.future.result(timeout=self._wait_timeout)
         except concurrent.futures.TimeoutError:
@@ -224,18 +241,10 @@ class TokenState:
             return self._fallback(failure, force)
 
     async def _arenew(self, flight: _Flight, send: AsyncSend) -> None:
-        tokens: TokenSet | None = None
-        error: BaseException | None = None
-        try:
+        with self._leading(flight) as outcome:
             request, now = self._renewal(flight)
             status, body = await send(request)
-            tokens = self.grant.parse(status, body, now=now, tokens=flight.tokens)
-        except BaseException as failure:
-            error = failure
-            if not isinstance(failure, Exception):
-                raise
-        finally:
-            self._settle(flight, tokens, error)
+            outcome.tokens = self.grant.parse(status, body, now=now, tokens=flight.tokens)
 
 
 def new_state(
