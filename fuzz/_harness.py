@@ -125,8 +125,11 @@ def run_sync(coroutine: Coroutine[Any, Any, Any]) -> Any:
 # RFC 6750 §3 / RFC 9110 §11.6.1: Bearer [ auth-param *( "," SP auth-param ) ], every value a
 # quoted string of %x20-21 / %x23-5B / %x5D-7E (scope: scope-tokens separated by single spaces).
 _VALUE = r'"[\x20\x21\x23-\x5b\x5d-\x7e]*"'
-_CHALLENGE = re.compile(rf"Bearer(?: [a-z_]+={_VALUE}(?:, [a-z_]+={_VALUE})*)?")
-_PARAM = re.compile(rf"(?:^Bearer |, )([a-z_]+)=({_VALUE})")
+# RFC 9449 §7.1: a DPoP challenge may follow the Bearer one, in the same header value.
+_ONE = rf"(?:Bearer|DPoP)(?: [a-z_]+={_VALUE}(?:, [a-z_]+={_VALUE})*)?"
+_CHALLENGE = re.compile(rf"{_ONE}(?:, {_ONE})*")
+_ONE_RE = re.compile(_ONE)
+_PARAM = re.compile(rf"(?:^(?:Bearer|DPoP) |, )([a-z_]+)=({_VALUE})")
 _SCOPE = re.compile(r'"(?:[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)?"')
 _WORD = re.compile(r"[a-z][a-z0-9_]*")
 #: The claim (or header parameter) names an error may name for the validators above.
@@ -136,12 +139,15 @@ KNOWN_CLAIMS = frozenset({"alg", "crit", "typ", "kid", "iss", "exp", "nbf", "iat
 def check_challenge(challenge: str) -> list[str]:
     """Check a ``WWW-Authenticate`` value against RFC 6750 §3; return its parameter names."""
     expect(_CHALLENGE.fullmatch(challenge), f"challenge outside RFC 6750: {challenge!r}")
-    params = _PARAM.findall(challenge)
-    names = [name for name, _ in params]
-    expect(len(names) == len(set(names)), f"a parameter appears twice: {challenge!r}")
-    for name, value in params:
-        if name == "scope":
-            expect(_SCOPE.fullmatch(value), f"scope value outside RFC 6750: {value!r}")
+    names: list[str] = []
+    for one in _ONE_RE.finditer(challenge):
+        params = _PARAM.findall(one.group(0))
+        own = [name for name, _ in params]
+        expect(len(own) == len(set(own)), f"a parameter appears twice: {challenge!r}")
+        for name, value in params:
+            if name == "scope":
+                expect(_SCOPE.fullmatch(value), f"scope value outside RFC 6750: {value!r}")
+        names.extend(name for name in own if name not in names)
     return names
 
 

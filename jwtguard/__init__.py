@@ -13,11 +13,16 @@ from .errors import (
     AuthError,
     ConfigurationError,
     ExpiredTokenError,
+    InsufficientRoleError,
     InsufficientScopeError,
+    InsufficientUserAuthenticationError,
+    InvalidDPoPProofError,
     InvalidRequestError,
     InvalidTokenError,
     KeySetUnavailableError,
     MissingTokenError,
+    ServiceUnavailableError,
+    UseDPoPNonceError,
 )
 from .requirement import Requirement
 from .validator import (
@@ -40,7 +45,10 @@ __all__ = [
     "DEFAULT_TOKEN_CACHE_SIZE",
     "DEFAULT_TOKEN_TYPES",
     "ExpiredTokenError",
+    "InsufficientRoleError",
     "InsufficientScopeError",
+    "InsufficientUserAuthenticationError",
+    "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
     "KeySetStatus",
@@ -48,6 +56,8 @@ __all__ = [
     "MissingTokenError",
     "RFC9068_TOKEN_TYPES",
     "Requirement",
+    "ServiceUnavailableError",
+    "UseDPoPNonceError",
     "Validator",
     "profiles",
 ]

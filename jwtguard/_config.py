@@ -16,8 +16,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._checks import ClaimPredicate, as_number
+from ._dpop import DEFAULT_DPOP_ALGORITHMS
 from ._options import media_type, seconds, strings
-from .claims import is_scope_token
+from .claims import DEFAULT_ROLE_CLAIMS, is_scope_token
 from .errors import ConfigurationError
 from .hooks import Hooks
 
@@ -42,6 +43,8 @@ DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "applicati
 RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
 #: How many validated tokens each validator remembers.
 DEFAULT_TOKEN_CACHE_SIZE = 1024
+#: The ``dpop=`` modes (RFC 9449): refuse the DPoP scheme, accept both schemes, or require DPoP.
+DPOP_MODES = ("disabled", "allowed", "required")
 
 
 def scope_tokens(value: str | Sequence[str], what: str) -> tuple[str, ...]:
@@ -96,6 +99,13 @@ class Options:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     timer: Callable[[], float] = field(default=time.monotonic, repr=False)
     hooks: Hooks | None = field(default=None, repr=False)
+    dpop: str = "allowed"
+    dpop_algorithms: Sequence[str] = DEFAULT_DPOP_ALGORITHMS
+    dpop_max_age: float = 300.0
+    dpop_nonce: bool = False
+    dpop_nonce_secret: str | bytes | None = field(default=None, repr=False)
+    dpop_replay_cache_size: int = 100_000
+    role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS
 
     def __post_init__(self) -> None:
         normal = {name: check(self) for name, check in _NORMALISE.items()}
@@ -147,10 +157,43 @@ def _parties(o: Options) -> frozenset[str] | None:
     return None if parties is None else frozenset(strings(parties, "authorized_parties"))
 
 
-def _allow_insecure(o: Options) -> bool:
-    if not isinstance(o.allow_insecure_http, bool):
-        raise ConfigurationError("allow_insecure_http must be True or False")
-    return o.allow_insecure_http
+def _dpop(o: Options) -> str:
+    if o.dpop not in DPOP_MODES:
+        raise ConfigurationError(f"dpop must be one of {', '.join(DPOP_MODES)}")
+    return o.dpop
+
+
+def _dpop_algorithms(o: Options) -> tuple[str, ...]:
+    from ._algorithms import SPECS
+
+    names = strings(o.dpop_algorithms, "dpop_algorithms")
+    for name in names:
+        if name not in SPECS or SPECS[name].symmetric:
+            raise ConfigurationError(f"dpop_algorithms: {name!r} is not an asymmetric JWS algorithm (RFC 9449 §4.2)")
+    if not names:
+        raise ConfigurationError("dpop_algorithms must name at least one algorithm")
+    return names
+
+
+def _nonce_secret(o: Options) -> bytes | None:
+    secret = o.dpop_nonce_secret
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        secret = secret.encode("utf-8")
+    if not isinstance(secret, bytes) or len(secret) < 16:
+        raise ConfigurationError("dpop_nonce_secret must be at least 16 bytes (shared by every worker)")
+    return secret
+
+
+def _flag(name: str) -> Callable[[Options], bool]:
+    def check(o: Options) -> bool:
+        value = getattr(o, name)
+        if not isinstance(value, bool):
+            raise ConfigurationError(f"{name} must be True or False")
+        return value
+
+    return check
 
 
 def _hooks(o: Options) -> Hooks | None:
@@ -182,10 +225,17 @@ _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "token_cache_size": lambda o: _integer(o.token_cache_size, "token_cache_size", 0),
     "max_response_size": lambda o: _integer(o.max_response_size, "max_response_size (bytes)", 1),
     "timeout": _timeout,
-    "allow_insecure_http": _allow_insecure,
+    "allow_insecure_http": _flag("allow_insecure_http"),
     "clock": lambda o: _function(o.clock, "clock"),
     "timer": lambda o: _function(o.timer, "timer"),
     "hooks": _hooks,
+    "dpop": _dpop,
+    "dpop_algorithms": _dpop_algorithms,
+    "dpop_max_age": lambda o: seconds(o.dpop_max_age, "dpop_max_age"),
+    "dpop_nonce": _flag("dpop_nonce"),
+    "dpop_nonce_secret": _nonce_secret,
+    "dpop_replay_cache_size": lambda o: _integer(o.dpop_replay_cache_size, "dpop_replay_cache_size", 1),
+    "role_claims": lambda o: strings(o.role_claims, "role_claims"),
 }
 
 #: Every option name, in the constructor's order.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from .errors import InvalidRequestError, MissingTokenError
 
-__all__ = ["extract_bearer", "is_preflight"]
+__all__ = ["extract_bearer", "extract_credentials", "is_preflight"]
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -21,7 +21,7 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # "Bearer" after a comma is a second header: split there, and the duplicate answers 400.
 # No blanks are matched before the comma: a pattern starting with [ \t]* is quadratic on long
 # runs of blanks, and the parts are stripped anyway.
-_JOINED = re.compile(r",[ \t]*(?=bearer(?:[ \t,]|$))", re.IGNORECASE)
+_JOINED = re.compile(r",[ \t]*(?=(?:bearer|dpop)(?:[ \t,]|$))", re.IGNORECASE)
 # Longer than any token we accept; parsing stops here (the validator bounds tokens anyway).
 MAX_HEADER_LENGTH = 64 * 1024
 
@@ -38,6 +38,19 @@ def extract_bearer(values: Iterable[str]) -> str:
         InvalidRequestError: ``Bearer`` without a token, a token with spaces
             or illegal characters, or several ``Authorization`` headers: 400.
     """
+    return extract_credentials(values, dpop=False)[1]
+
+
+def extract_credentials(values: Iterable[str], *, dpop: bool) -> tuple[str, str]:
+    """Return ``(scheme, token)`` from the ``Authorization`` value(s): ``"Bearer"``, or ``"DPoP"`` when ``dpop``.
+
+    RFC 9449 §7.1: a DPoP-bound token is sent with the ``DPoP`` scheme, in the
+    same ``token68`` syntax as a bearer token.
+
+    Raises:
+        MissingTokenError: no credentials of an accepted scheme.
+        InvalidRequestError: as :func:`extract_bearer`.
+    """
     # A token never holds a comma: only a joined value needs the (slower) split.
     headers = [
         part for value in values if value is not None for part in (_JOINED.split(value) if "," in value else (value,))
@@ -50,14 +63,15 @@ def extract_bearer(values: Iterable[str]) -> str:
     if len(value) > MAX_HEADER_LENGTH:
         raise InvalidRequestError("malformed_authorization")
     scheme, _, credentials = value.strip(" \t").partition(" ")
-    if scheme.lower() != "bearer":
+    name = scheme.lower()
+    if name != "bearer" and not (dpop and name == "dpop"):
         if not scheme:
             raise InvalidRequestError("malformed_authorization")
         raise MissingTokenError()
     token = credentials.strip(" ")
     if not token or not _B64TOKEN.fullmatch(token):
         raise InvalidRequestError("malformed_authorization")
-    return token
+    return ("Bearer" if name == "bearer" else "DPoP"), token
 
 
 def is_preflight(method: str, headers: Mapping[str, str]) -> bool:

@@ -9,7 +9,11 @@ from typing import Any
 
 from ._frozen import freeze, freeze_members
 
-__all__ = ["Claims", "is_scope_token"]
+__all__ = ["DEFAULT_ROLE_CLAIMS", "Claims", "is_scope_token"]
+
+#: Where roles are found by default: Azure AD app roles and generic ``roles``, ``groups``,
+#: Amazon Cognito's ``cognito:groups``, Keycloak's realm roles.
+DEFAULT_ROLE_CLAIMS: tuple[str, ...] = ("roles", "groups", "cognito:groups", "realm_access.roles")
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by U+0020 only.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -42,6 +46,29 @@ def _scopes(payload: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(found)
 
 
+def _lookup(payload: Mapping[str, Any], path: str) -> Any:
+    # A claim named with dots (Auth0's "https://example.com/roles") is found as it is first.
+    if path in payload:
+        return payload[path]
+    value: Any = payload
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _roles(payload: Mapping[str, Any], paths: tuple[str, ...]) -> frozenset[str]:
+    found: set[str] = set()
+    for path in paths:
+        value = _lookup(payload, path)
+        if isinstance(value, str) and value:
+            found.add(value)
+        elif isinstance(value, list):
+            found.update(item for item in value if isinstance(item, str) and item)
+    return frozenset(found)
+
+
 class Claims(Mapping[str, Any]):
     """A read-only mapping of a validated token's payload.
 
@@ -61,19 +88,31 @@ class Claims(Mapping[str, Any]):
     claims handed to one request cannot alter what the next request sees.
     """
 
-    __slots__ = ("_payload", "_scopes", "header")
+    __slots__ = ("_payload", "_role_claims", "_roles", "_scopes", "header")
 
-    def __init__(self, payload: Mapping[str, Any], header: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        payload: Mapping[str, Any],
+        header: Mapping[str, Any] | None = None,
+        *,
+        role_claims: tuple[str, ...] = DEFAULT_ROLE_CLAIMS,
+    ) -> None:
         self._payload: Mapping[str, Any] = MappingProxyType({key: freeze(value) for key, value in payload.items()})
         self._scopes: frozenset[str] | None = None
+        self._roles: frozenset[str] | None = None
+        self._role_claims = role_claims
         self.header: Mapping[str, Any] = MappingProxyType({key: freeze(value) for key, value in (header or {}).items()})
 
     @classmethod
-    def _adopt(cls, payload: dict[str, Any], header: dict[str, Any]) -> Claims:
+    def _adopt(
+        cls, payload: dict[str, Any], header: dict[str, Any], role_claims: tuple[str, ...] = DEFAULT_ROLE_CLAIMS
+    ) -> Claims:
         """Wrap dicts nobody else holds, freezing their members in place (the validator's fast path)."""
         claims = cls.__new__(cls)
         claims._payload = MappingProxyType(freeze_members(payload))
         claims._scopes = None
+        claims._roles = None
+        claims._role_claims = role_claims
         claims.header = MappingProxyType(freeze_members(header))
         return claims
 
@@ -83,6 +122,16 @@ class Claims(Mapping[str, Any]):
         if self._scopes is None:
             self._scopes = _scopes(self._payload)
         return self._scopes
+
+    @property
+    def roles(self) -> frozenset[str]:
+        """Every role the token carries: the union of the role claims (``roles``, ``groups``,
+        ``cognito:groups``, Keycloak's ``realm_access.roles`` by default; the validator's
+        ``role_claims=`` dotted paths otherwise). String members of lists count, a single
+        string counts as one role."""
+        if self._roles is None:
+            self._roles = _roles(self._payload, self._role_claims)
+        return self._roles
 
     @property
     def subject(self) -> str | None:

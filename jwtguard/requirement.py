@@ -14,51 +14,96 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ._checks import as_number
 from ._config import scope_tokens
+from ._options import strings
 from .claims import Claims
-from .errors import ConfigurationError, InsufficientScopeError
+from .errors import (
+    ConfigurationError,
+    InsufficientRoleError,
+    InsufficientScopeError,
+    InsufficientUserAuthenticationError,
+)
 
 __all__ = ["Requirement"]
 
 
+def _names(values: Iterable[str] | str, what: str) -> tuple[str, ...]:
+    return strings(values if isinstance(values, str) else tuple(values), what)
+
+
 @dataclass(frozen=True)
 class Requirement:
-    """Scopes a route needs: every one of ``scopes``, or one of them with ``any_of``.
+    """What a route needs beyond a valid token.
 
     >>> need = Requirement.of(["read:messages", "admin"], any_of=True)
     >>> need.check(Claims({"scope": "admin"}))
+
+    * ``scopes``: every one of them (or one of them with ``any_of``), from ``claims.scopes``;
+    * ``roles``: every one of them (or one with ``roles_any_of``), from ``claims.roles``;
+    * ``acr_values``: the token's ``acr`` must be one of them, and ``max_age``: its
+      ``auth_time`` no older than that many seconds (RFC 9470 step-up).
 
     An empty requirement accepts any valid token.
     """
 
     scopes: tuple[str, ...] = ()
     any_of: bool = False
+    roles: tuple[str, ...] = ()
+    roles_any_of: bool = False
+    acr_values: tuple[str, ...] = ()
+    max_age: float | None = None
 
     @classmethod
-    def of(cls, scopes: Iterable[str] = (), *, any_of: bool = False) -> Requirement:
-        """Build a requirement, checking every scope name.
+    def of(
+        cls,
+        scopes: Iterable[str] = (),
+        *,
+        any_of: bool = False,
+        roles: Iterable[str] = (),
+        roles_any_of: bool = False,
+        acr_values: Iterable[str] = (),
+        max_age: float | None = None,
+    ) -> Requirement:
+        """Build a requirement, checking every value.
 
         Raises:
-            ConfigurationError: a scope that is not an RFC 6749 scope-token, or ``any_of`` with no scope.
+            ConfigurationError: a scope that is not an RFC 6749 scope-token, an empty
+                role or acr value, ``any_of`` with nothing to choose from, a negative ``max_age``.
         """
-        if isinstance(scopes, str):
-            scopes = (scopes,)
-        checked = scope_tokens(tuple(scopes), "scopes") if scopes else ()
-        if not isinstance(any_of, bool):
-            raise ConfigurationError("any_of must be True or False")
+        checked = scope_tokens(scopes if isinstance(scopes, str) else tuple(scopes), "scopes") if scopes else ()
+        role_names = _names(roles, "roles")
+        acr = _names(acr_values, "acr_values")
+        for flag, name in ((any_of, "any_of"), (roles_any_of, "roles_any_of")):
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be True or False")
         if any_of and not checked:
             raise ConfigurationError("any_of=True needs at least one scope")
-        return cls(checked, any_of)
+        if roles_any_of and not role_names:
+            raise ConfigurationError("roles_any_of=True needs at least one role")
+        if max_age is not None and (as_number(max_age) is None or max_age < 0):
+            raise ConfigurationError("max_age must be a number of seconds >= 0")
+        return cls(checked, any_of, role_names, roles_any_of, acr, None if max_age is None else float(max_age))
 
-    def check(self, claims: Claims) -> None:
-        """Return when ``claims`` meet the requirement.
+    def check(self, claims: Claims, now: float | None = None, leeway: float = 0.0) -> None:
+        """Return when ``claims`` meet the requirement (``now`` is needed for ``max_age``).
 
         Raises:
-            InsufficientScopeError: they do not; its challenge lists ``scopes``.
+            InsufficientScopeError: a scope is missing (403); its challenge lists ``scopes``.
+            InsufficientRoleError: a role is missing (403).
+            InsufficientUserAuthenticationError: ``acr`` or ``auth_time`` falls short (401, RFC 9470).
         """
-        granted = claims.scopes
-        if self.any_of:
-            if granted.isdisjoint(self.scopes):
-                raise InsufficientScopeError(self.scopes)
-        elif not granted.issuperset(self.scopes):
+        if self.scopes and not _meets(claims.scopes, self.scopes, self.any_of):
             raise InsufficientScopeError(self.scopes)
+        if self.roles and not _meets(claims.roles, self.roles, self.roles_any_of):
+            raise InsufficientRoleError(self.roles)
+        if self.acr_values and claims.get("acr") not in self.acr_values:
+            raise InsufficientUserAuthenticationError(self.acr_values, self.max_age, reason="acr")
+        if self.max_age is not None:
+            auth_time = as_number(claims.get("auth_time"))
+            if auth_time is None or now is None or now - auth_time > self.max_age + leeway:
+                raise InsufficientUserAuthenticationError(self.acr_values, self.max_age, reason="auth_time")
+
+
+def _meets(granted: frozenset[str], needed: tuple[str, ...], any_of: bool) -> bool:
+    return not granted.isdisjoint(needed) if any_of else granted.issuperset(needed)

@@ -75,6 +75,13 @@ _OPTION_KINDS: Mapping[str, str] = {
     "clock": "object",
     "timer": "object",
     "hooks": "hooks",
+    "dpop": "text",
+    "dpop_algorithms": "list",
+    "dpop_max_age": "float",
+    "dpop_nonce": "bool",
+    "dpop_nonce_secret": "text",
+    "dpop_replay_cache_size": "int",
+    "role_claims": "list",
 }
 assert set(_OPTION_KINDS) == set(OPTION_NAMES), "every Validator option has a kind"
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
+from ._binding import Binding, Credentials
 from ._checks import ClaimPredicate, build_table
 from ._config import (
     DEFAULT_LEEWAY,
@@ -21,15 +22,15 @@ from ._config import (
     RFC9068_TOKEN_TYPES,
     Options,
 )
+from ._dpop import DEFAULT_DPOP_ALGORITHMS
 from ._keycache import CachePolicy
 from ._keys import Key
 from ._options import media_type, number
-from ._request import Headers, read_headers
+from ._request import Headers
 from ._sources import KeySource, build_sources
 from ._status import KeySetStatus
 from ._token_cache import CachedToken, TokenCache
-from .bearer import extract_bearer
-from .claims import Claims
+from .claims import DEFAULT_ROLE_CLAIMS, Claims
 from .errors import AuthError, InsufficientScopeError, InvalidTokenError, MissingTokenError
 from .hooks import Hooks, call_safely
 from .requirement import Requirement
@@ -85,6 +86,18 @@ class Validator:
             clock never freezes or hastens refetches.
         hooks: a :class:`~jwtguard.hooks.Hooks` receiving validations,
             rejections and key-set fetches (for metrics).
+        dpop: ``"allowed"`` (bearer tokens, and DPoP-bound tokens with a valid
+            proof), ``"required"`` (only DPoP-bound tokens) or ``"disabled"``
+            (the DPoP scheme is refused). A DPoP-bound token sent as a bearer
+            token is refused in every mode (RFC 9449 §7.2).
+        dpop_algorithms: algorithms accepted for DPoP proofs (asymmetric only).
+        dpop_max_age: seconds a proof's ``iat`` may lie in the past (plus ``leeway``).
+        dpop_nonce: require server nonces in proofs (RFC 9449 §8).
+        dpop_nonce_secret: the nonce key shared by every worker (random per process when unset).
+        dpop_replay_cache_size: proofs remembered against replay; when full of live
+            entries, new proofs are refused with 503 rather than old ones forgotten.
+        role_claims: where :attr:`Claims.roles <jwtguard.Claims.roles>` looks: claim names or dotted
+            paths (``"resource_access.my-client.roles"``).
 
     Raises:
         ConfigurationError: any invalid option.
@@ -116,6 +129,13 @@ class Validator:
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
+        dpop: str = "allowed",
+        dpop_algorithms: Sequence[str] = DEFAULT_DPOP_ALGORITHMS,
+        dpop_max_age: float = 300.0,
+        dpop_nonce: bool = False,
+        dpop_nonce_secret: str | bytes | None = None,
+        dpop_replay_cache_size: int = 100_000,
+        role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS,
     ) -> None:
         arguments = dict(locals())
         del arguments["self"]
@@ -143,6 +163,17 @@ class Validator:
         self._token_cache = TokenCache(size) if size and not custom_time_check else None
         self._clock = options.clock
         self._hooks = options.hooks
+        self._role_claims = cast(tuple[str, ...], options.role_claims)
+        self._binding = Binding(
+            mode=options.dpop,
+            algorithms=cast(tuple[str, ...], options.dpop_algorithms),
+            max_age=options.dpop_max_age,
+            leeway=options.leeway,
+            nonce=options.dpop_nonce,
+            nonce_secret=cast("bytes | None", options.dpop_nonce_secret),
+            replay_cache_size=options.dpop_replay_cache_size,
+            clock=options.clock,
+        )
         self._token_types = cast(frozenset[str | None], options.token_types)
         settings = _http.HttpSettings(
             timeout=options.timeout,
@@ -226,7 +257,7 @@ class Validator:
         now = self._clock()
         for check in self._checks:
             check(payload, now)
-        claims = Claims._adopt(payload, parsed.header)
+        claims = Claims._adopt(payload, parsed.header, self._role_claims)
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
         if self._token_cache is not None and self._token_cache.seen_before(token):
@@ -311,18 +342,22 @@ class Validator:
 
     # -- requests -------------------------------------------------------------------
 
-    def _token(self, headers: Headers, *, required: bool) -> str | None:
-        """The request's bearer token; ``None`` when it has none and none is ``required``."""
+    def _credentials(self, headers: Headers, optional: bool) -> Credentials | None:
         try:
-            return extract_bearer(read_headers(headers)["authorization"])
-        except MissingTokenError as error:
-            if not required:
-                return None
-            self._rejected(error)
-            raise
+            return self._binding.credentials(headers, optional=optional)
         except AuthError as error:
             self._rejected(error)
             raise
+
+    def _bind(
+        self, claims: Claims, credentials: Credentials, method: str, url: str, certificate: Certificate | Any
+    ) -> Claims:
+        try:
+            self._binding.check(claims, credentials, method=method, url=url, certificate=certificate)
+        except AuthError as error:
+            self._rejected(error, credentials.scheme)
+            raise
+        return claims
 
     @overload
     def authenticate(
@@ -330,7 +365,7 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: Literal[False] = False,
     ) -> Claims: ...
@@ -340,7 +375,7 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: bool,
     ) -> Claims | None: ...
@@ -349,27 +384,39 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: bool = False,
     ) -> Claims | None:
         """Check a request's credentials: the one request policy every adapter calls.
 
-        Reads the bearer token from ``Authorization`` in ``headers`` (a mapping,
-        or ``(name, value)`` pairs; ``str`` or ``bytes``; repeated names kept),
-        then applies every check of :meth:`validate`. ``method``, ``url`` and
-        ``client_certificate`` are what sender-constrained tokens are checked
-        against. With ``optional=True`` a request without bearer credentials
-        gets ``None`` (anonymous) instead of :class:`MissingTokenError`; bad
+        Reads the credentials from ``Authorization`` in ``headers`` (a mapping,
+        or ``(name, value)`` pairs; ``str`` or ``bytes``; repeated names kept):
+        scheme ``Bearer``, and ``DPoP`` unless ``dpop="disabled"``, with the
+        ``DPoP`` proof header. Then every check of :meth:`validate`, then the
+        sender constraint the token carries: ``cnf.jkt`` needs a valid DPoP
+        proof for this ``method`` and ``url`` (the URL the client used: scheme,
+        host, path); ``cnf["x5t#S256"]`` needs ``client_certificate`` (DER
+        bytes, PEM text or a ``cryptography`` certificate) with that SHA-256
+        thumbprint. With ``optional=True`` a request without credentials gets
+        ``None`` (anonymous) instead of :class:`MissingTokenError`; bad
         credentials are refused all the same.
 
         Raises:
             MissingTokenError: no bearer credentials at all (401, bare challenge).
             InvalidRequestError: a malformed ``Authorization`` header, or several (400).
             InvalidTokenError, InsufficientScopeError, KeySetUnavailableError: as :meth:`validate`.
+            InvalidDPoPProofError, UseDPoPNonceError: the DPoP proof (RFC 9449).
         """
-        token = self._token(headers, required=not optional)
-        return None if token is None else self.validate(token)
+        credentials = self._credentials(headers, optional)
+        if credentials is None:
+            return None
+        try:
+            claims = self.validate(credentials.token)
+        except AuthError as error:
+            error.scheme = credentials.scheme if error.scheme == "Bearer" else error.scheme
+            raise
+        return self._bind(claims, credentials, method, url, client_certificate)
 
     @overload
     async def aauthenticate(
@@ -377,7 +424,7 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: Literal[False] = False,
     ) -> Claims: ...
@@ -387,7 +434,7 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: bool,
     ) -> Claims | None: ...
@@ -396,13 +443,20 @@ class Validator:
         method: str,
         url: str,
         headers: Headers,
-        client_certificate: bytes | Certificate | None = None,
+        client_certificate: bytes | str | Certificate | None = None,
         *,
         optional: bool = False,
     ) -> Claims | None:
         """Like :meth:`authenticate`; never blocks the event loop."""
-        token = self._token(headers, required=not optional)
-        return None if token is None else await self.avalidate(token)
+        credentials = self._credentials(headers, optional)
+        if credentials is None:
+            return None
+        try:
+            claims = await self.avalidate(credentials.token)
+        except AuthError as error:
+            error.scheme = credentials.scheme if error.scheme == "Bearer" else error.scheme
+            raise
+        return self._bind(claims, credentials, method, url, client_certificate)
 
     def _from_cache(self, token: object) -> Claims | None:
         if self._token_cache is None or type(token) is not str:
@@ -421,7 +475,11 @@ class Validator:
             call_safely(self._hooks.on_validated, claims, cached=True)
         return claims
 
-    def _rejected(self, error: AuthError) -> None:
+    def _rejected(self, error: AuthError, scheme: str | None = None) -> None:
+        # The challenge names every scheme this validator accepts (RFC 9449 §7.1).
+        error.schemes = self._binding.schemes
+        if scheme is not None and error.scheme == "Bearer":
+            error.scheme = scheme
         # Never the token, a claim value or a header value: only our own code and field names.
         logger.debug("jwtguard: rejected a token: %s (claim=%s, reason=%s)", error.code, error.claim, error.reason)
         if self._hooks is not None:
@@ -440,6 +498,25 @@ class Validator:
         """
         self.authorize(claims, Requirement.of(scopes, any_of=any_of))
 
+    def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:
+        """Raise :class:`InsufficientRoleError` (403) unless ``claims.roles`` hold every one of ``roles``.
+
+        With ``any_of=True``, one of them suffices.
+        """
+        self.authorize(claims, Requirement.of(roles=roles, roles_any_of=any_of))
+
+    def require_authentication(
+        self, claims: Claims, *, acr_values: Sequence[str] = (), max_age: float | None = None
+    ) -> None:
+        """RFC 9470 step-up: the user's authentication must be strong and recent enough.
+
+        Raises:
+            InsufficientUserAuthenticationError: ``acr`` is not one of ``acr_values``, or
+                ``auth_time`` is missing or older than ``max_age`` seconds (401, with
+                ``acr_values`` / ``max_age`` in the challenge so the client can ask for them).
+        """
+        self.authorize(claims, Requirement.of(acr_values=acr_values, max_age=max_age))
+
     def authorize(self, claims: Claims | None, requirement: Requirement) -> Claims:
         """Check ``claims`` against a route's ``requirement``; return them.
 
@@ -454,7 +531,7 @@ class Validator:
         try:
             if claims is None:
                 raise MissingTokenError()
-            requirement.check(claims)
+            requirement.check(claims, self._clock(), self._options.leeway)
         except AuthError as error:
             self._rejected(error)
             raise

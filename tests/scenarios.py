@@ -134,8 +134,12 @@ def run_scenario(scenario: Scenario, client: Client, issuer: LocalIssuer, *, own
         assert result.json()["error_description"]
         return
     challenge = result.headers["www-authenticate"]
-    assert challenge.startswith("Bearer ")
-    assert f'realm="{REALM}"' in challenge
+    # RFC 9449 §7.1: the Bearer challenge, then the DPoP one (the validators here accept both).
+    bearer, _, dpop = challenge.partition(", DPoP ")
+    assert bearer.startswith("Bearer ")
+    assert not dpop or dpop.startswith(f'realm="{REALM}", algs="'), challenge
+    assert f'realm="{REALM}"' in bearer
+    challenge = bearer
     if scenario.error is None:
         assert challenge == f'Bearer realm="{REALM}"', challenge
     else:

@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 from ._server import LocalServer, Request, Response
+from .dpop import DPoPKey
 from .issuer import LocalIssuer
 from .keys import SUPPORTED_ALGORITHMS, SigningKey
 from .oauth import LocalClient, LocalUser, OAuthError
@@ -20,6 +21,7 @@ from .tokens import TokenFactory
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
+    "DPoPKey",
     "LocalClient",
     "LocalIssuer",
     "LocalServer",

@@ -15,6 +15,10 @@ Grants (``grant_type``):
 * ``refresh_token`` — new tokens from a refresh token (see
   :mod:`jwtguard.testing._refresh` for rotation and reuse detection).
 
+A request that carries a valid ``DPoP`` proof (RFC 9449 §5) gets a DPoP-bound
+access token (``cnf.jkt`` = the proof key's thumbprint, ``token_type: DPoP``);
+an invalid proof is answered ``invalid_dpop_proof``.
+
 Clients authenticate with HTTP Basic (``client_secret_basic``) or with
 ``client_id`` and ``client_secret`` in the form (``client_secret_post``);
 public clients (no secret) send only ``client_id``. Requests may carry
@@ -31,6 +35,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .._dpop import DEFAULT_DPOP_ALGORITHMS, verify_proof
+from ..errors import InvalidDPoPProofError
 from ._accounts import (
     DEFAULT_CLIENT,
     DEFAULT_LOGIN_SCOPE,
@@ -122,13 +128,42 @@ class OAuthServer:
             error = OAuthError("invalid_request", "The token endpoint accepts only POST").response()
             return Response(405, error.body, {**error.headers, "Allow": "POST"})
         try:
-            body = self.token_request(parse_form(request), request.header("authorization"))
+            jkt = self._dpop_key(request)
+            body = self.token_request(parse_form(request), request.header("authorization"), dpop_jkt=jkt)
         except OAuthError as error:
             return error.response()
         return Response(200, body, dict(NO_STORE))
 
-    def token_request(self, form: Mapping[str, str], authorization: str | None = None) -> dict[str, Any]:
+    def _dpop_key(self, request: Request) -> str | None:
+        """The thumbprint of a valid DPoP proof sent to the token endpoint (RFC 9449 §5), if any."""
+        proofs = [value for name, value in request.headers.items() if name.lower() == "dpop"]
+        if not proofs:
+            return None
+        url = f"http://{request.header('host') or '127.0.0.1'}{request.path}"
+        try:
+            if len(proofs) != 1:
+                raise InvalidDPoPProofError()
+            proof = verify_proof(
+                proofs[0],
+                method="POST",
+                url=url,
+                access_token=None,
+                now=self.clock(),
+                algorithms=DEFAULT_DPOP_ALGORITHMS,
+                max_age=300,
+                leeway=5,
+            )
+        except InvalidDPoPProofError:
+            raise OAuthError("invalid_dpop_proof", "The DPoP proof is invalid") from None
+        return proof.jkt
+
+    def token_request(
+        self, form: Mapping[str, str], authorization: str | None = None, *, dpop_jkt: str | None = None
+    ) -> dict[str, Any]:
         """Run one token request (form parameters and ``Authorization`` header).
+
+        With ``dpop_jkt`` (the thumbprint of the request's DPoP proof key), the
+        access token is DPoP-bound (``cnf.jkt``, ``token_type: DPoP``).
 
         Returns:
             The RFC 6749 §5.1 response body.
@@ -147,10 +182,12 @@ class OAuthServer:
         ):
             raise OAuthError("unauthorized_client", "The client may not use this grant type")
         if grant_type == "client_credentials":
-            return self._client_credentials(client, form)
-        if grant_type == "password":
-            return self._password(client, form)
-        return self._refresh(client, form)
+            body = self._client_credentials(client, form, dpop_jkt)
+        elif grant_type == "password":
+            body = self._password(client, form, dpop_jkt)
+        else:
+            body = self._refresh(client, form, dpop_jkt)
+        return body
 
     def _authenticate(self, form: Mapping[str, str], authorization: str | None) -> LocalClient:
         secret: str | None
@@ -175,24 +212,24 @@ class OAuthServer:
 
     # -- grants ---------------------------------------------------------------------
 
-    def _client_credentials(self, client: LocalClient, form: Mapping[str, str]) -> dict[str, Any]:
+    def _client_credentials(self, client: LocalClient, form: Mapping[str, str], jkt: str | None) -> dict[str, Any]:
         default = " ".join(client.scopes or ())
         scopes = self._scopes(client, form.get("scope", default), user=False)
         audience = self._audience(client, form.get("audience"))
         subject = f"{client.client_id}@clients"
-        token = self._access_token(client, subject, scopes, audience, gty="client-credentials")
-        return self._body(token, scopes)
+        token = self._access_token(client, subject, scopes, audience, jkt, gty="client-credentials")
+        return self._body(token, scopes, jkt)
 
-    def _password(self, client: LocalClient, form: Mapping[str, str]) -> dict[str, Any]:
+    def _password(self, client: LocalClient, form: Mapping[str, str], jkt: str | None) -> dict[str, Any]:
         username, password = form.get("username"), form.get("password")
         if username is None or password is None:
             raise OAuthError("invalid_request", "The username or password parameter is missing")
         user = self.users.get(username)
         if user is None or not hmac.compare_digest(password.encode(), user.password.encode()):
             raise OAuthError("invalid_grant", "The username or password is wrong")
-        return self._login(client, user, form.get("scope"), form.get("audience"), form.get("nonce"))
+        return self._login(client, user, form.get("scope"), form.get("audience"), form.get("nonce"), jkt)
 
-    def _refresh(self, client: LocalClient, form: Mapping[str, str]) -> dict[str, Any]:
+    def _refresh(self, client: LocalClient, form: Mapping[str, str], jkt: str | None) -> dict[str, Any]:
         token = form.get("refresh_token")
         if token is None:
             raise OAuthError("invalid_request", "The refresh_token parameter is missing")
@@ -205,7 +242,7 @@ class OAuthServer:
             scopes = self._scopes(client, form["scope"], user=True)
             if not set(scopes) <= set(grant.scopes):
                 raise OAuthError("invalid_scope", "The scope exceeds the scope originally granted")
-        body = self._body(self._access_token(client, grant.subject, scopes, grant.audience), scopes)
+        body = self._body(self._access_token(client, grant.subject, scopes, grant.audience, jkt), scopes, jkt)
         if "openid" in grant.scopes:
             body["id_token"] = self._id_token(client, grant, nonce=None)
         if new_token is not None:
@@ -237,13 +274,19 @@ class OAuthServer:
         return self._login(client, user, scope, audience, nonce)
 
     def _login(
-        self, client: LocalClient, user: LocalUser, scope: str | None, audience: str | None, nonce: str | None
+        self,
+        client: LocalClient,
+        user: LocalUser,
+        scope: str | None,
+        audience: str | None,
+        nonce: str | None,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         scopes = self._scopes(client, DEFAULT_LOGIN_SCOPE if scope is None else scope, user=True)
         grant = Grant(
             client.client_id, user.sub, scopes, self._audience(client, audience), int(self.clock()), dict(user.claims)
         )
-        body = self._body(self._access_token(client, grant.subject, scopes, grant.audience), scopes)
+        body = self._body(self._access_token(client, grant.subject, scopes, grant.audience, jkt), scopes, jkt)
         if "openid" in scopes:
             body["id_token"] = self._id_token(client, grant, nonce)
         if "offline_access" in scopes:
@@ -270,7 +313,13 @@ class OAuthServer:
         return chosen
 
     def _access_token(
-        self, client: LocalClient, subject: str, scopes: tuple[str, ...], audience: str, **extra: Any
+        self,
+        client: LocalClient,
+        subject: str,
+        scopes: tuple[str, ...],
+        audience: str,
+        jkt: str | None = None,
+        **extra: Any,
     ) -> str:
         factory = self._factory(
             audience=audience,
@@ -281,6 +330,8 @@ class OAuthServer:
         )
         if self.access_token_type.lower().endswith("at+jwt"):
             extra["client_id"] = client.client_id  # RFC 9068 §2.2
+        if jkt is not None:
+            extra["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
         return factory.mint(scope=" ".join(scopes), **extra)
 
     def _id_token(self, client: LocalClient, grant: Grant, nonce: str | None) -> str:
@@ -292,10 +343,10 @@ class OAuthServer:
         factory = self._factory(subject=grant.subject, client_id=client.client_id, lifetime=self.id_token_lifetime)
         return factory.id_token(nonce=nonce, auth_time=grant.auth_time, **profile)
 
-    def _body(self, access_token: str, scopes: tuple[str, ...]) -> dict[str, Any]:
+    def _body(self, access_token: str, scopes: tuple[str, ...], jkt: str | None = None) -> dict[str, Any]:
         return {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": "Bearer" if jkt is None else "DPoP",
             "expires_in": int(self.access_token_lifetime),
             "scope": " ".join(scopes),
         }
