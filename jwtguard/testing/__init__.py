@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+from .._binding import certificate_thumbprint
+from .._dpop import jwk_thumbprint
 from ._server import LocalServer, Request, Response
 from .dpop import DPoPKey
 from .issuer import LocalIssuer
@@ -31,4 +33,6 @@ __all__ = [
     "Response",
     "SigningKey",
     "TokenFactory",
+    "certificate_thumbprint",
+    "jwk_thumbprint",
 ]
