@@ -108,6 +108,14 @@ class Guard:
         return self.validator.authorize(claims, requirement)
 
     def answer(self, error: AuthError) -> ErrorResponse:
-        """The response to ``error``, naming the resource metadata in the challenge when configured."""
+        """The response to ``error``: its challenge names every scheme the validator accepts, and
+        the resource metadata when configured; also for errors the application raised itself."""
+        error.schemes = self.validator.schemes
         url = self.resource_metadata.url if self.resource_metadata else None
         return error_response(error, self.realm, resource_metadata=url)
+
+    def challenge(self, error: AuthError) -> str:
+        """``error``'s ``WWW-Authenticate`` value, as :meth:`answer` renders it."""
+        error.schemes = self.validator.schemes
+        url = self.resource_metadata.url if self.resource_metadata else None
+        return error.www_authenticate(self.realm, resource_metadata=url)

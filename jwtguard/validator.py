@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 from . import _http, _jose
 from ._algorithms import AlgorithmSpec, compile_allowlist
 from ._binding import Binding, Credentials
+from ._challenge import Schemes
 from ._checks import ClaimPredicate, build_table
 from ._config import (
     DEFAULT_LEEWAY,
@@ -568,6 +569,11 @@ class Validator:
     def algorithms(self) -> tuple[str, ...]:
         """The allowed algorithms."""
         return tuple(self._algorithms)
+
+    @property
+    def schemes(self) -> Schemes:
+        """The schemes accepted (``Bearer``; ``DPoP`` unless ``dpop="disabled"``), as challenges name them."""
+        return self._binding.schemes
 
     @property
     def options(self) -> Options:

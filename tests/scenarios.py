@@ -13,9 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from jwtguard._dpop import DEFAULT_DPOP_ALGORITHMS
 from jwtguard.testing import LocalIssuer, SigningKey
 
 REALM = "api"
+
+
+def bearer_half(challenge: str) -> str:
+    """The ``Bearer`` challenge of a ``WWW-Authenticate`` value that names DPoP after it (RFC 9449 §7.1)."""
+    return challenge.partition(", DPoP ")[0]
+
+
+#: The challenge of a request without credentials: both schemes a default validator accepts.
+BARE_CHALLENGE = f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="{" ".join(DEFAULT_DPOP_ALGORITHMS)}"'
 SCOPE = "read:messages"
 
 
@@ -141,7 +151,7 @@ def run_scenario(scenario: Scenario, client: Client, issuer: LocalIssuer, *, own
     assert f'realm="{REALM}"' in bearer
     challenge = bearer
     if scenario.error is None:
-        assert challenge == f'Bearer realm="{REALM}"', challenge
+        assert challenge == f'Bearer realm="{REALM}"', challenge  # the Bearer half of BARE_CHALLENGE
     else:
         assert f'error="{scenario.error}"' in challenge, challenge
         if not own_body:

@@ -16,7 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import httpx
 import pytest
 from conftest import load_example
-from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, run_scenario
+from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Result, Scenario, run_scenario
 
 example = load_example("django_app")  # configures Django once (guarded by settings.configured)
 
@@ -60,7 +60,6 @@ from jwtguard.django import (  # noqa: E402
 )
 from jwtguard.hooks import Hooks  # noqa: E402
 from jwtguard.resource_metadata import ProtectedResourceMetadata  # noqa: E402
-from jwtguard.responses import error_response  # noqa: E402
 from jwtguard.testing import LocalIssuer  # noqa: E402
 
 # -- test views -------------------------------------------------------------------------
@@ -602,7 +601,7 @@ def test_token_user_fields(issuer: LocalIssuer, validator: jwtguard.Validator) -
 
 def test_authenticate_header_is_the_bare_challenge_without_a_failure(validator: jwtguard.Validator) -> None:
     with guard(validator):
-        assert JWTAuthentication().authenticate_header(Request(APIRequestFactory().get("/"))) == 'Bearer realm="api"'
+        assert JWTAuthentication().authenticate_header(Request(APIRequestFactory().get("/"))) == BARE_CHALLENGE
 
 
 def test_get_user_hook_maps_claims_to_a_local_user(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
@@ -720,7 +719,7 @@ def test_middleware_requires_a_token_except_on_excluded_paths(
             "/whoami", headers={"Access-Control-Request-Method": "GET", "Origin": "https://a.example"}
         )
     assert missing.status_code == 401
-    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert missing.headers["WWW-Authenticate"] == BARE_CHALLENGE
     assert missing.json() == {"error": "missing_token", "error_description": "Bearer token required"}
     assert valid.json() == {"sub": "gus", "user": "gus"}
     assert bad.status_code == 401
@@ -826,14 +825,17 @@ def test_an_auth_error_raised_by_a_view_is_answered(issuer: LocalIssuer, validat
 
 # -- DRF: an AuthError raised in a view, a permission or a viewset ----------------------------
 
+# The errors whose constructor needs arguments; every other class is built bare.
+_ARGUMENTS: dict[type, Callable[[], jwtguard.AuthError]] = {
+    jwtguard.InsufficientScopeError: lambda: jwtguard.InsufficientScopeError(["admin"]),
+    jwtguard.InsufficientRoleError: lambda: jwtguard.InsufficientRoleError(["admin"]),
+    jwtguard.KeySetUnavailableError: lambda: jwtguard.KeySetUnavailableError(retry_after=7),
+    jwtguard.ServiceUnavailableError: lambda: jwtguard.ServiceUnavailableError(retry_after=7),
+    jwtguard.UseDPoPNonceError: lambda: jwtguard.UseDPoPNonceError("a-server-nonce"),
+    jwtguard.InsufficientUserAuthenticationError: lambda: jwtguard.InsufficientUserAuthenticationError(["mfa"], 300),
+}
 AUTH_ERRORS: dict[str, Callable[[], jwtguard.AuthError]] = {
-    cls.__name__: (
-        (lambda: jwtguard.InsufficientScopeError(["admin"]))
-        if cls is jwtguard.InsufficientScopeError
-        else (lambda: jwtguard.KeySetUnavailableError(retry_after=7))
-        if cls is jwtguard.KeySetUnavailableError
-        else cls
-    )
+    cls.__name__: _ARGUMENTS.get(cls, cls)
     for cls in vars(jwtguard.errors).values()
     if isinstance(cls, type) and issubclass(cls, jwtguard.AuthError) and cls is not jwtguard.AuthError
 }
@@ -908,13 +910,11 @@ urls.urlpatterns += [  # type: ignore[attr-defined]
 
 def assert_drf_answer(response: HttpResponse, error: jwtguard.AuthError) -> None:
     """The contract's status and headers for ``error``; DRF's ``{"detail"}`` body (the contract one for a 503)."""
-    expected = error_response(error, REALM)
-    headers = {name: value for name, value in expected.headers if name in ("WWW-Authenticate", "Retry-After")}
+    expected = get_settings().guard.answer(error)  # the challenge names every scheme the validator accepts
+    names = ("WWW-Authenticate", "Retry-After", "DPoP-Nonce")
+    headers = {name: value for name, value in expected.headers if name in names}
     assert response.status_code == expected.status, (response.status_code, response.content)
-    assert {name: response.headers.get(name) for name in ("WWW-Authenticate", "Retry-After")} == {
-        "WWW-Authenticate": headers.get("WWW-Authenticate"),
-        "Retry-After": headers.get("Retry-After"),
-    }
+    assert {name: response.headers.get(name) for name in names} == {name: headers.get(name) for name in names}
     if expected.status == 503:
         assert response.json() == error.body()
     else:
@@ -924,11 +924,16 @@ def assert_drf_answer(response: HttpResponse, error: jwtguard.AuthError) -> None
 def test_every_auth_error_class_is_raised_by_the_views() -> None:
     assert set(AUTH_ERRORS) == {
         "ExpiredTokenError",
+        "InsufficientRoleError",
         "InsufficientScopeError",
+        "InsufficientUserAuthenticationError",
+        "InvalidDPoPProofError",
         "InvalidRequestError",
         "InvalidTokenError",
         "KeySetUnavailableError",
         "MissingTokenError",
+        "ServiceUnavailableError",
+        "UseDPoPNonceError",
     }
 
 
@@ -1016,7 +1021,7 @@ urls.urlpatterns += [  # type: ignore[attr-defined]
 DRF_NORMAL = {
     "basic-first": (401, f'Basic realm="{REALM}"'),
     "session-first": (403, None),
-    "jwt-first": (401, f'Bearer realm="{REALM}"'),
+    "jwt-first": (401, BARE_CHALLENGE),
 }
 
 BEARER_FAILURES: dict[str, tuple[Callable[[LocalIssuer], dict[str, str]], jwtguard.AuthError]] = {

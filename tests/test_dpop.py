@@ -279,29 +279,31 @@ def test_an_unknown_confirmation_method_refuses_the_token(clock: FakeClock) -> N
 
 
 def test_the_local_issuer_binds_tokens_to_the_proof_key(clock: FakeClock) -> None:
+    import http.client
     import json
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
     from jwtguard.testing import LocalIssuer
 
     with LocalIssuer(clock=clock) as issuer:
         client = DPoPKey.generate(clock=clock)
-        endpoint = issuer.issuer.rstrip("/") + "/oauth/token"
+        endpoint = issuer.token_endpoint
+        parts = urllib.parse.urlsplit(endpoint)
         form = urllib.parse.urlencode(
             {"grant_type": "client_credentials", "client_id": "test-client", "client_secret": "test-secret"}
-        ).encode()
+        )
 
         def post(proof: str | None) -> tuple[int, dict[str, Any]]:
-            request = urllib.request.Request(endpoint, data=form, method="POST")
+            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
             if proof is not None:
-                request.add_header("DPoP", proof)
+                headers["DPoP"] = proof
             try:
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    return answer.status, json.loads(answer.read())
-            except urllib.error.HTTPError as error:
-                return error.code, json.loads(error.read())
+                connection.request("POST", parts.path, body=form, headers=headers)
+                answer = connection.getresponse()
+                return answer.status, json.loads(answer.read())
+            finally:
+                connection.close()
 
         status, body = post(client.proof("POST", endpoint))
         assert (status, body["token_type"]) == (200, "DPoP")

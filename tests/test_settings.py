@@ -40,6 +40,13 @@ ENV = {
     "CLOCK": "time:time",
     "TIMER": "time.monotonic",
     "HOOKS": "tests.test_settings:CountingHooks",
+    "DPOP": "required",
+    "DPOP_ALGORITHMS": "ES256 EdDSA",
+    "DPOP_MAX_AGE": "60",
+    "DPOP_NONCE": "on",
+    "DPOP_NONCE_SECRET": "sixteen-bytes-or-more",
+    "DPOP_REPLAY_CACHE_SIZE": "500",
+    "ROLE_CLAIMS": "roles,resource_access.api.roles",
 }
 
 
@@ -69,6 +76,9 @@ def test_every_validator_option_is_reachable_from_the_environment() -> None:
     assert options.allow_insecure_http is True
     assert (options.clock, options.timer) == (time.time, time.monotonic)
     assert type(options.hooks).__qualname__ == "CountingHooks"
+    assert (options.dpop, options.dpop_algorithms, options.dpop_max_age) == ("required", ("ES256", "EdDSA"), 60.0)
+    assert (options.dpop_nonce, options.dpop_nonce_secret) == (True, b"sixteen-bytes-or-more")
+    assert (options.dpop_replay_cache_size, options.role_claims) == (500, ("roles", "resource_access.api.roles"))
 
 
 def test_jwks_uri_from_the_environment_is_a_url_or_a_json_mapping() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import load_example
-from scenarios import REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, run_scenario
+from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, bearer_half, run_scenario
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
@@ -137,7 +137,7 @@ def test_exclude_paths_are_exact_unless_they_end_in_a_star(validator: jwtguard.V
     for protected in ("/health/", "/health/x", "/healthz", "/staticfiles", "/static/../messages", "/static/./x"):
         response = client.get(protected)
         assert response.status_code == 401, protected
-        assert response.headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+        assert response.headers["WWW-Authenticate"] == BARE_CHALLENGE
 
 
 @pytest.mark.parametrize("bad", [["health"], [""], [b"/health"]])
@@ -163,7 +163,7 @@ def test_resource_metadata_is_served_and_named_in_challenges(
     head = client.head(meta.path)
     assert (head.status_code, head.data, head.headers["Content-Length"]) == (200, b"", str(len(meta.body())))
     expected = f'resource_metadata="{meta.url}"'
-    assert client.get("/messages").headers["WWW-Authenticate"] == f'Bearer realm="{REALM}", {expected}'
+    assert bearer_half(client.get("/messages").headers["WWW-Authenticate"]) == f'Bearer realm="{REALM}", {expected}'
     forbidden = client.get("/messages", headers=bearer(issuer.token(scope="other")))
     assert forbidden.status_code == 403
     assert expected in forbidden.headers["WWW-Authenticate"]
@@ -227,7 +227,7 @@ def test_under_a_real_wsgi_server(served: str, issuer: LocalIssuer) -> None:
         denied = client.get("/messages")
         assert denied.status_code == 401
         assert denied.reason_phrase == "Unauthorized"
-        assert denied.headers["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+        assert denied.headers["WWW-Authenticate"] == BARE_CHALLENGE
         assert denied.headers["Cache-Control"] == "no-store"
         assert denied.json() == {"error": "missing_token", "error_description": "Bearer token required"}
     # Two Authorization headers on the wire: the server joins them, the middleware still answers 400.

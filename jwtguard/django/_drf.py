@@ -38,7 +38,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from ..claims import Claims
-from ..errors import AuthError, KeySetUnavailableError, MissingTokenError
+from ..errors import AuthError, MissingTokenError, ServiceUnavailableError
 from ..requirement import Requirement
 from ._auth import authorize, log_failure, make_user, passes_preflight, validate
 from ._settings import get_settings
@@ -62,8 +62,7 @@ _ANSWERING = "_jwtguard_answers_auth_errors"
 
 
 def _challenge(error: AuthError) -> str:
-    settings = get_settings()
-    return error.www_authenticate(settings.realm, resource_metadata=settings.resource_metadata_url)
+    return get_settings().guard.challenge(error)
 
 
 class TokenAuthenticationFailed(AuthenticationFailed):
@@ -119,7 +118,7 @@ class KeySetUnavailable(APIException):
 
     status_code = 503
 
-    def __init__(self, error: KeySetUnavailableError) -> None:
+    def __init__(self, error: ServiceUnavailableError) -> None:
         super().__init__({key: value or "" for key, value in error.body().items()}, error.code)
         self.auth_error = error
         self.wait = error.retry_after
@@ -128,7 +127,7 @@ class KeySetUnavailable(APIException):
 def api_exception(error: AuthError) -> APIException:
     """Return the DRF exception that answers ``error`` (for custom authenticators and exception handlers)."""
     log_failure(error)
-    if isinstance(error, KeySetUnavailableError):
+    if isinstance(error, ServiceUnavailableError):
         return KeySetUnavailable(error)
     if error.status_code == 400:
         return TokenRequestInvalid(error)
@@ -151,7 +150,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """
     from rest_framework.views import exception_handler as default_handler
 
-    return default_handler(api_exception(exc) if isinstance(exc, AuthError) else exc, context)
+    converted = api_exception(exc) if isinstance(exc, AuthError) else exc
+    response: Response | None = _with_extra_headers(default_handler(converted, context), converted)
+    return response
+
+
+def _with_extra_headers(response: Any, exc: Exception) -> Any:
+    """Add the headers DRF does not send itself (``DPoP-Nonce``, RFC 9449 §8) to a jwtguard answer."""
+    error = getattr(exc, "auth_error", None)
+    if isinstance(error, AuthError) and response is not None:
+        for name, value in get_settings().guard.answer(error).headers:
+            if name not in ("WWW-Authenticate", "Retry-After", "Content-Type") and name not in response:
+                response[name] = value
+    return response
 
 
 def answer_auth_errors(view: Any) -> None:
@@ -166,7 +177,8 @@ def answer_auth_errors(view: Any) -> None:
         return
 
     def handle_exception(exc: Exception) -> Any:
-        return handle(api_exception(exc) if isinstance(exc, AuthError) else exc)
+        converted = api_exception(exc) if isinstance(exc, AuthError) else exc
+        return _with_extra_headers(handle(converted), converted)
 
     view.handle_exception = handle_exception  # shadows the method on this instance only
     setattr(view, _ANSWERING, True)
