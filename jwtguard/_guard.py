@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from ._origin import Header, Origin
 from ._paths import PathSet
 from ._request import Headers
 from .claims import Claims
@@ -56,7 +57,15 @@ class Route(enum.Enum):
 class Guard:
     """The policy of one middleware instance; raises ``ConfigurationError`` for bad paths."""
 
-    __slots__ = ("exclude_paths", "optional_paths", "protect_preflight", "realm", "resource_metadata", "validator")
+    __slots__ = (
+        "exclude_paths",
+        "optional_paths",
+        "origin",
+        "protect_preflight",
+        "realm",
+        "resource_metadata",
+        "validator",
+    )
 
     def __init__(
         self,
@@ -67,6 +76,9 @@ class Guard:
         optional_paths: Iterable[str] = (),
         resource_metadata: ProtectedResourceMetadata | None = None,
         protect_preflight: bool = False,
+        public_url: str | None = None,
+        trusted_proxies: Iterable[str] = (),
+        client_cert_header: str | None = None,
         where: str = "JWTGuard",
     ) -> None:
         self.validator = check_validator(validator, where)
@@ -79,6 +91,12 @@ class Guard:
             raise ConfigurationError(f"{where}: realm must be a string")
         self.resource_metadata = resource_metadata
         self.protect_preflight = protect_preflight
+        try:
+            self.origin = Origin(
+                public_url=public_url, trusted_proxies=trusted_proxies, client_cert_header=client_cert_header
+            )
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{where}: {error}") from None
 
     def route(self, path: str, method: str | None, preflight: bool) -> Route:
         """Decide what to do with a request (``preflight``: it carries ``Access-Control-Request-Method``)."""
@@ -89,19 +107,39 @@ class Guard:
             return Route.ANONYMOUS
         return Route.OPTIONAL if path in self.optional_paths else Route.REQUIRED
 
-    def authenticate(self, method: str, url: str, headers: Headers, route: Route = Route.REQUIRED) -> Claims | None:
+    def url(self, *, scheme: str, host: str, path: str, peer: str | None, header: Header) -> str:
+        """The URL the client used (``public_url``, or trusted proxies' headers; see :mod:`jwtguard._origin`)."""
+        return self.origin.url(scheme=scheme, host=host, path=path, peer=peer, header=header)
+
+    def certificate(self, *, tls: bytes | str | None, peer: str | None, header: Header) -> bytes | str | None:
+        """The client's TLS certificate: the server's own, or a trusted proxy's header when configured."""
+        return self.origin.certificate(tls=tls, peer=peer, header=header)
+
+    def authenticate(
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        route: Route = Route.REQUIRED,
+        certificate: bytes | str | None = None,
+    ) -> Claims | None:
         """The request's claims; ``None`` on an optional route without bearer credentials.
 
         Raises:
             AuthError: see :meth:`jwtguard.Validator.authenticate`.
         """
-        return self.validator.authenticate(method, url, headers, optional=route is Route.OPTIONAL)
+        return self.validator.authenticate(method, url, headers, certificate, optional=route is Route.OPTIONAL)
 
     async def aauthenticate(
-        self, method: str, url: str, headers: Headers, route: Route = Route.REQUIRED
+        self,
+        method: str,
+        url: str,
+        headers: Headers,
+        route: Route = Route.REQUIRED,
+        certificate: bytes | str | None = None,
     ) -> Claims | None:
         """Like :meth:`authenticate`, without blocking the event loop."""
-        return await self.validator.aauthenticate(method, url, headers, optional=route is Route.OPTIONAL)
+        return await self.validator.aauthenticate(method, url, headers, certificate, optional=route is Route.OPTIONAL)
 
     def authorize(self, claims: Claims | None, requirement: Requirement) -> Claims:
         """Check a route's requirement (see :meth:`jwtguard.Validator.authorize`)."""

@@ -49,6 +49,9 @@ ADAPTER_KEYS: Mapping[str, str] = {
     "TOKEN_REQUIRED": "bool",
     "USER_FACTORY": "object",
     "VALIDATOR": "object",
+    "PUBLIC_URL": "text",
+    "TRUSTED_PROXIES": "list",
+    "CLIENT_CERT_HEADER": "text",
 }
 
 _OPTION_KINDS: Mapping[str, str] = {

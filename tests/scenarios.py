@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jwtguard._dpop import DEFAULT_DPOP_ALGORITHMS
-from jwtguard.testing import LocalIssuer, SigningKey
+from jwtguard.testing import DPoPKey, LocalIssuer, SigningKey
 
 REALM = "api"
 
@@ -161,3 +161,114 @@ def run_scenario(scenario: Scenario, client: Client, issuer: LocalIssuer, *, own
         assert text in challenge.split(f'{name}="', 1)[1].split('"', 1)[0], challenge
     if not own_body:
         assert set(result.json()) == {"error", "error_description"}
+
+
+# -- the second table: sender-constrained tokens, step-up, any-of scopes, roles ---------------------
+#
+# Each adapter's app adds, beside GET /messages (scope read:messages):
+#   GET /any-of   any one of the scopes read:messages, admin
+#   GET /roles    the role admin
+#   GET /step-up  acr "mfa", authenticated at most 300 s ago
+# each through its framework's route-level form, and a Client whose requests reach the app at
+# ``base_url`` (the URL a DPoP proof's htu names).
+
+
+@dataclass(frozen=True)
+class PolicyScenario:
+    name: str
+    # (issuer, client DPoP key, URL of the request) -> the headers of each request sent, in order
+    requests: Callable[[LocalIssuer, DPoPKey, str], list[list[tuple[str, str]]]]
+    status: int  # of the last request
+    error: str | None = None
+    scheme: str = "Bearer"  # the challenge that carries the error
+    path: str = "/messages"
+    expect: dict[str, str] = field(default_factory=dict)
+
+
+def _dpop(issuer: LocalIssuer, key: DPoPKey, url: str, method: str = "GET", **claims: Any) -> list[tuple[str, str]]:
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf=key.cnf, **claims)
+    return [("Authorization", f"DPoP {token}"), ("DPoP", key.proof(method, url, token))]
+
+
+def _replayed(issuer: LocalIssuer, key: DPoPKey, url: str) -> list[list[tuple[str, str]]]:
+    once = _dpop(issuer, key, url)
+    return [once, once]
+
+
+def _other_key(issuer: LocalIssuer, key: DPoPKey, url: str) -> list[list[tuple[str, str]]]:
+    token = issuer.token(scope=SCOPE, cnf=key.cnf)
+    return [[("Authorization", f"DPoP {token}"), ("DPoP", DPoPKey.generate().proof("GET", url, token))]]
+
+
+def _fresh_auth(issuer: LocalIssuer, acr: str, age: float) -> list[list[tuple[str, str]]]:
+    return [bearer(issuer.token(sub="user-42", acr=acr, auth_time=int(issuer.clock() - age)))]
+
+
+POLICY_SCENARIOS = [
+    PolicyScenario("dpop_valid", lambda i, k, u: [_dpop(i, k, u)], 200),
+    PolicyScenario("dpop_replayed", _replayed, 401, "invalid_dpop_proof", "DPoP"),
+    PolicyScenario(
+        "dpop_wrong_method", lambda i, k, u: [_dpop(i, k, u, method="POST")], 401, "invalid_dpop_proof", "DPoP"
+    ),
+    PolicyScenario("dpop_wrong_url", lambda i, k, u: [_dpop(i, k, u + "/other")], 401, "invalid_dpop_proof", "DPoP"),
+    PolicyScenario("dpop_other_key", _other_key, 401, "invalid_dpop_proof", "DPoP"),
+    PolicyScenario("dpop_proof_missing", lambda i, k, u: [_dpop(i, k, u)[:1]], 401, "invalid_dpop_proof", "DPoP"),
+    PolicyScenario(
+        "dpop_bound_as_bearer", lambda i, k, u: [bearer(i.token(scope=SCOPE, cnf=k.cnf))], 401, "invalid_token"
+    ),
+    PolicyScenario("any_of_one", lambda i, k, u: [bearer(i.token(scope="admin", sub="user-42"))], 200, path="/any-of"),
+    PolicyScenario(
+        "any_of_none",
+        lambda i, k, u: [bearer(i.token(scope="write:messages"))],
+        403,
+        "insufficient_scope",
+        path="/any-of",
+        expect={"scope": "read:messages admin"},
+    ),
+    PolicyScenario("roles_ok", lambda i, k, u: [bearer(i.token(roles=["admin"], sub="user-42"))], 200, path="/roles"),
+    PolicyScenario(
+        "roles_missing", lambda i, k, u: [bearer(i.token(roles=["reader"]))], 403, "insufficient_scope", path="/roles"
+    ),
+    PolicyScenario("step_up_ok", lambda i, k, u: _fresh_auth(i, "mfa", 60), 200, path="/step-up"),
+    PolicyScenario(
+        "step_up_weak",
+        lambda i, k, u: _fresh_auth(i, "pwd", 60),
+        401,
+        "insufficient_user_authentication",
+        path="/step-up",
+        expect={"acr_values": "mfa", "max_age": "300"},
+    ),
+    PolicyScenario(
+        "step_up_old",
+        lambda i, k, u: _fresh_auth(i, "mfa", 3600),
+        401,
+        "insufficient_user_authentication",
+        path="/step-up",
+        expect={"max_age": "300"},
+    ),
+]
+
+
+def run_policy_scenario(
+    scenario: PolicyScenario, client: Client, issuer: LocalIssuer, base_url: str, *, own_body: bool = False
+) -> None:
+    """Send the scenario's requests; assert the last answer (status, the challenge of the right scheme)."""
+    key = DPoPKey.generate(clock=issuer.clock)
+    result: Result | None = None
+    for headers in scenario.requests(issuer, key, base_url + scenario.path):
+        result = client("GET", scenario.path, headers)
+    assert result is not None
+    assert result.status == scenario.status, (scenario.name, result.status, result.body)
+    if scenario.status == 200:
+        assert result.json()["sub"] == "user-42"
+        return
+    challenge = result.headers["www-authenticate"]
+    bearer_part, _, dpop_part = challenge.partition(", DPoP ")
+    assert bearer_part.startswith(f'Bearer realm="{REALM}"'), challenge
+    assert dpop_part.startswith(f'realm="{REALM}", algs="'), challenge
+    mine = bearer_part if scenario.scheme == "Bearer" else "DPoP " + dpop_part
+    assert f'error="{scenario.error}"' in mine, challenge
+    for name, text in scenario.expect.items():
+        assert f'{name}="{text}"' in mine, challenge
+    if not own_body:
+        assert result.json()["error"] == scenario.error
