@@ -11,7 +11,7 @@ authentication; bit 3: the path takes optional authentication). The rest,
 split at ``\\n``, is the raw bytes of each ``Authorization`` header (none when
 empty), as a server hands them over.
 
-Findings: any exception escaping :func:`jwtguard.bearer.extract_bearer` other
+Findings: any exception escaping :func:`jwtguard.bearer.extract_credentials` other
 than ``MissingTokenError`` / ``InvalidRequestError``; a token that is not an
 RFC 6750 ``b64token`` taken from the header; a parse slower than
 :data:`TIME_BUDGET`, also once the first header is repeated up to
@@ -33,7 +33,7 @@ import _harness as h  # fuzz/ is on sys.path: run as a script, or added by the t
 
 import jwtguard
 from jwtguard.asgi import JWTGuardMiddleware as AsgiGuard
-from jwtguard.bearer import MAX_HEADER_LENGTH, extract_bearer
+from jwtguard.bearer import MAX_HEADER_LENGTH, extract_credentials
 from jwtguard.wsgi import JWTGuardMiddleware as WsgiGuard
 
 #: Seconds one parse may take; parsing is linear, so even 64 KiB should take microseconds.
@@ -74,14 +74,9 @@ def expected_status(method: str, path: str, values: list[str]) -> int:
     """What the core decides for this request, computed without any middleware."""
     if path == "/health" or method == "OPTIONS":
         return 200
+    headers = [("authorization", value) for value in values]
     try:
-        token = extract_bearer(values)
-    except jwtguard.MissingTokenError:
-        return 200 if path == "/maybe" else 401
-    except jwtguard.AuthError as error:
-        return error.status_code
-    try:
-        _VALIDATOR.validate(token)
+        _VALIDATOR.authenticate(method, "http://testserver" + path, headers, optional=path == "/maybe")
     except jwtguard.AuthError as error:
         return error.status_code
     return 200
@@ -90,7 +85,7 @@ def expected_status(method: str, path: str, values: list[str]) -> int:
 def _parse(values: list[str]) -> str | None:
     started = time.perf_counter()
     try:
-        token = extract_bearer(values)
+        token = extract_credentials(values, dpop=True)[1]
     except (jwtguard.MissingTokenError, jwtguard.InvalidRequestError) as error:
         h.check_error(error)
         token = None
