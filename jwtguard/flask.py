@@ -4,8 +4,10 @@
 state, the app's :class:`~jwtguard._guard.Guard`, lives in ``app.extensions["jwtguard"]``;
 without ``validator=``, the validator is built from the app's ``JWTGUARD_*`` keys
 by :func:`jwtguard.settings.read_settings`. Requests are checked by
-:meth:`~jwtguard.Validator.authenticate` and the views' requirements by
-:meth:`~jwtguard.Validator.authorize`; errors are werkzeug ``HTTPException``
+:meth:`~jwtguard.Validator.authenticate`, with the URL the client used and its
+certificate as the guard's one policy finds them behind proxies (``public_url``,
+``trusted_proxies``, ``client_cert_header``), and the views' requirements (scopes,
+roles, step-up) by :meth:`~jwtguard.Validator.authorize`; errors are werkzeug ``HTTPException``
 subclasses, so ``app.errorhandler`` can restyle them.
 """
 
@@ -19,7 +21,7 @@ require("flask", "flask", "jwtguard.flask needs Flask")
 import functools
 import inspect
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -34,7 +36,7 @@ from .errors import AuthError, ConfigurationError
 from .requirement import Requirement
 from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse
-from .settings import read_settings, validator_from_settings
+from .settings import ADAPTER_KEYS, read_settings, validator_from_settings
 from .validator import Validator
 
 __all__ = [
@@ -52,7 +54,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 _PREFIX = "JWTGUARD_"
 _WHERE = "app.config"
 # The adapter settings Flask reads; any other JWTGUARD_* key that names no Validator option is an error.
-_FLASK_KEYS: Mapping[str, str] = {"REALM": "text", "RESOURCE_METADATA": "json"}
+_FLASK_KEYS: Mapping[str, str] = {
+    name: ADAPTER_KEYS[name]
+    for name in ("REALM", "RESOURCE_METADATA", "PUBLIC_URL", "TRUSTED_PROXIES", "CLIENT_CERT_HEADER")
+}
 # Per request, not in ``g``: an app context pushed by a test or CLI outlives its requests.
 _CLAIMS = "jwtguard.flask.claims"
 
@@ -127,6 +132,13 @@ class JWTGuard:
         realm: the challenges' ``realm``; default ``app.config["JWTGUARD_REALM"]``.
         resource_metadata: RFC 9728 metadata, served at its ``path`` and announced in challenges;
             default ``app.config["JWTGUARD_RESOURCE_METADATA"]`` (an instance or a dict).
+        public_url: the scheme, host and base path clients call (``"https://api.example.com"``),
+            for the URL a DPoP proof names behind a proxy; default ``JWTGUARD_PUBLIC_URL``.
+        trusted_proxies: IP addresses or networks whose ``Forwarded`` / ``X-Forwarded-*`` headers
+            (and ``client_cert_header``) are believed; default ``JWTGUARD_TRUSTED_PROXIES``.
+        client_cert_header: the header in which a trusted TLS-terminating proxy forwards the
+            client certificate (``"Client-Cert"``, RFC 9440; ``"X-SSL-Client-Cert"``, nginx);
+            default ``JWTGUARD_CLIENT_CERT_HEADER``.
 
     Raises:
         ConfigurationError: ``validator`` is not a :class:`~jwtguard.Validator` (here); from
@@ -141,10 +153,18 @@ class JWTGuard:
         validator: Validator | None = None,
         realm: str | None = None,
         resource_metadata: ProtectedResourceMetadata | None = None,
+        public_url: str | None = None,
+        trusted_proxies: Iterable[str] | None = None,
+        client_cert_header: str | None = None,
     ) -> None:
         self._validator = None if validator is None else check_validator(validator, "jwtguard.flask.JWTGuard")
         self._realm = realm
         self._resource_metadata = resource_metadata
+        self._origin: dict[str, Any] = {
+            "PUBLIC_URL": public_url,
+            "TRUSTED_PROXIES": trusted_proxies,
+            "CLIENT_CERT_HEADER": client_cert_header,
+        }
         self._apps: weakref.WeakSet[Flask] = weakref.WeakSet()
         self._originals: dict[int, Callable[..., Any]] = {}  # the views this guard wrapped, by id
         if app is not None:
@@ -171,6 +191,10 @@ class JWTGuard:
             validator=validator,
             realm=self._realm if self._realm is not None else settings.get("REALM"),
             resource_metadata=self._resource_metadata or _metadata(settings.get("RESOURCE_METADATA")),
+            # The arguments win over the app's config, key by key.
+            public_url=_given(self._origin, settings, "PUBLIC_URL"),
+            trusted_proxies=_given(self._origin, settings, "TRUSTED_PROXIES") or (),
+            client_cert_header=_given(self._origin, settings, "CLIENT_CERT_HEADER"),
         )
         for endpoint, view in app.view_functions.items():
             if self._originals.get(id(view)) is view:
@@ -185,30 +209,53 @@ class JWTGuard:
                 meta.path, "jwtguard_resource_metadata", lambda: Response(body, mimetype="application/json")
             )
 
-    def require(self, *scopes: str, any_of: bool = False) -> Callable[[F], F]:
+    def require(
+        self,
+        *scopes: str,
+        any_of: bool = False,
+        roles: Iterable[str] = (),
+        roles_any_of: bool = False,
+        acr_values: Iterable[str] = (),
+        max_age: float | None = None,
+    ) -> Callable[[F], F]:
         """Decorate a view (sync or ``async``) to require a valid token carrying every one of ``scopes``.
 
-        With ``any_of=True``, one of ``scopes`` suffices. Place it below ``@app.get(...)``.
+        Place it below ``@app.get(...)``. The view's :class:`~jwtguard.Requirement`
+        is built here, when the module is imported:
+
+        * ``any_of=True``: one of ``scopes`` suffices;
+        * ``roles``: every one of these roles (``claims.roles``), or one with ``roles_any_of=True``;
+        * ``acr_values``, ``max_age``: RFC 9470 step-up — the token's ``acr`` must be one of
+          ``acr_values`` and its ``auth_time`` at most ``max_age`` seconds old, else a 401
+          ``insufficient_user_authentication`` that tells the client what to ask for.
 
         Raises:
-            ConfigurationError: a bad scope name (here), or a view the app already registered
-                unprotected (``@guard.require`` above ``@app.get``).
+            ConfigurationError: a bad scope, role or acr value, ``any_of`` without scopes, a
+                negative ``max_age`` (here), or a view the app already registered unprotected
+                (``@guard.require`` above ``@app.get``).
             AuthHTTPError: as the response: 400, 401, 403 or 503.
         """
-        return self._decorator(scopes, Route.REQUIRED, any_of)
+        requirement = _requirement(scopes, any_of, roles, roles_any_of, acr_values, max_age)
+        return self._decorator(requirement, Route.REQUIRED)
 
-    def optional(self, *scopes: str) -> Callable[[F], F]:
+    def optional(
+        self,
+        *scopes: str,
+        any_of: bool = False,
+        roles: Iterable[str] = (),
+        roles_any_of: bool = False,
+        acr_values: Iterable[str] = (),
+        max_age: float | None = None,
+    ) -> Callable[[F], F]:
         """Like :meth:`require`, but a request without bearer credentials is let in anonymously.
 
-        :func:`get_claims` is then ``None``; a bad token is still rejected.
+        :func:`get_claims` is then ``None``; a bad token, or one that does not meet the
+        requirement, is still rejected.
         """
-        return self._decorator(scopes, Route.OPTIONAL, False)
+        requirement = _requirement(scopes, any_of, roles, roles_any_of, acr_values, max_age)
+        return self._decorator(requirement, Route.OPTIONAL)
 
-    def _decorator(self, scopes: tuple[str, ...], route: Route, any_of: bool) -> Callable[[F], F]:
-        if not all(isinstance(scope, str) for scope in scopes):
-            raise TypeError("scopes must be strings: write @guard.require() or @guard.require('scope')")
-        requirement = Requirement.of(scopes, any_of=any_of)
-
+    def _decorator(self, requirement: Requirement, route: Route) -> Callable[[F], F]:
         def decorate(view: F) -> F:
             if any(registered is view for app in self._apps for registered in app.view_functions.values()):
                 raise _unprotected(getattr(view, "__name__", repr(view)))
@@ -218,7 +265,8 @@ class JWTGuard:
                 @functools.wraps(view)
                 async def async_view(*args: Any, **kwargs: Any) -> Any:
                     with _rejecting() as guard:
-                        claims = await guard.aauthenticate(*_request_parts(), route)
+                        method, url, headers, certificate = _request_parts(guard)
+                        claims = await guard.aauthenticate(method, url, headers, route, certificate)
                         _accept(guard, claims, requirement, route)
                     return await view(*args, **kwargs)
 
@@ -227,13 +275,34 @@ class JWTGuard:
             @functools.wraps(view)
             def sync_view(*args: Any, **kwargs: Any) -> Any:
                 with _rejecting() as guard:
-                    claims = guard.authenticate(*_request_parts(), route)
+                    method, url, headers, certificate = _request_parts(guard)
+                    claims = guard.authenticate(method, url, headers, route, certificate)
                     _accept(guard, claims, requirement, route)
                 return view(*args, **kwargs)
 
             return cast(F, sync_view)
 
         return decorate
+
+
+def _requirement(
+    scopes: tuple[str, ...],
+    any_of: bool,
+    roles: Iterable[str],
+    roles_any_of: bool,
+    acr_values: Iterable[str],
+    max_age: float | None,
+) -> Requirement:
+    if not all(isinstance(scope, str) for scope in scopes):
+        raise TypeError("scopes must be strings: write @guard.require() or @guard.require('scope')")
+    return Requirement.of(
+        scopes, any_of=any_of, roles=roles, roles_any_of=roles_any_of, acr_values=acr_values, max_age=max_age
+    )
+
+
+def _given(arguments: Mapping[str, Any], settings: Mapping[str, Any], key: str) -> Any:
+    value = arguments[key]
+    return settings.get(key) if value is None else value
 
 
 def _unprotected(name: str) -> ConfigurationError:
@@ -258,9 +327,20 @@ def _rejecting() -> Iterator[Guard]:
         raise _http_error(error, guard) from error
 
 
-def _request_parts() -> tuple[str, str, Headers]:
-    """What the policy reads of the current request: method, URL, headers."""
-    return request.method, request.url, request.headers
+def _request_parts(guard: Guard) -> tuple[str, str, Headers, bytes | str | None]:
+    """What the policy reads of the current request: method, the URL the client used, headers, certificate.
+
+    The URL and the certificate go through the guard's one policy (``public_url``,
+    trusted proxies' headers); the certificate is the server's ``SSL_CLIENT_CERT``
+    (mod_wsgi, gunicorn with ``--cert-reqs``) when it has one.
+    """
+    peer = request.remote_addr
+    header = request.headers.get
+    url = guard.url(
+        scheme=request.scheme, host=request.host, path=request.script_root + request.path, peer=peer, header=header
+    )
+    certificate = guard.certificate(tls=request.environ.get("SSL_CLIENT_CERT"), peer=peer, header=header)
+    return request.method, url, request.headers, certificate
 
 
 def _accept(guard: Guard, claims: Claims | None, requirement: Requirement, route: Route) -> None:

@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from conftest import load_example
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
 from flask import Blueprint, Flask
-from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, bearer_half, run_scenario
+from scenarios import (
+    BARE_CHALLENGE,
+    POLICY_SCENARIOS,
+    REALM,
+    SCENARIOS,
+    SCOPE,
+    PolicyScenario,
+    Result,
+    Scenario,
+    bearer,
+    bearer_half,
+    run_policy_scenario,
+    run_scenario,
+)
 from werkzeug.exceptions import Unauthorized
 
 import jwtguard
 from jwtguard.flask import AuthHTTPError, JWTGuard, UnauthorizedError, current_claims, get_claims
+from jwtguard.hooks import Hooks
 from jwtguard.resource_metadata import ProtectedResourceMetadata
-from jwtguard.testing import LocalIssuer
+from jwtguard.testing import DPoPKey, LocalIssuer, certificate_thumbprint
 
 example = load_example("flask_app")
 
@@ -438,3 +459,178 @@ def test_require_below_the_route_is_accepted_in_both_orders(issuer: LocalIssuer,
     for path in ("/early", "/late"):
         assert client.get(path).status_code == 401
         assert client.get(path, headers=bearer(issuer.token(scope=SCOPE))).status_code == 200
+
+
+# -- the second shared table: DPoP, any-of, roles, step-up -----------------------------------
+
+
+def policy_app(validator: jwtguard.Validator, **options: Any) -> Flask:
+    """The example's app plus the routes of the second table, each through ``@guard.require``."""
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM, **options)
+
+    def sub() -> dict[str, Any]:
+        return {"sub": current_claims["sub"]}
+
+    app.get("/messages", endpoint="messages")(guard.require(SCOPE)(sub))
+    app.get("/any-of", endpoint="any_of")(guard.require(SCOPE, "admin", any_of=True)(sub))
+    app.get("/roles", endpoint="roles")(guard.require(roles=["admin"])(sub))
+    app.get("/step-up", endpoint="step_up")(guard.require(acr_values=["mfa"], max_age=300)(sub))
+    return app
+
+
+@pytest.mark.parametrize("scenario", POLICY_SCENARIOS, ids=lambda s: s.name)
+def test_flask_passes_the_policy_table(scenario: PolicyScenario, issuer: LocalIssuer) -> None:
+    app = policy_app(issuer.validator())  # a replay cache of its own
+    run_policy_scenario(scenario, flask_client(app), issuer, "http://localhost")
+
+
+def dpop_headers(issuer: LocalIssuer, url: str) -> dict[str, str]:
+    key = DPoPKey.generate(clock=issuer.clock)
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf=key.cnf)
+    return {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", url, token)}
+
+
+@pytest.mark.parametrize("given", ["argument", "config"])
+def test_public_url_is_the_url_a_dpop_proof_names(given: str, issuer: LocalIssuer) -> None:
+    public = "https://api.example.com/v1"
+    if given == "argument":
+        app = policy_app(issuer.validator(), public_url=public)
+    else:
+        app = Flask(__name__)
+        app.config.update(JWTGUARD_ISSUER=issuer.issuer, JWTGUARD_AUDIENCE=issuer.audience, JWTGUARD_PUBLIC_URL=public)
+        guard = JWTGuard(app)
+        app.get("/messages")(guard.require(SCOPE)(lambda: {"sub": current_claims["sub"]}))
+    client = app.test_client()
+    assert client.get("/messages", headers=dpop_headers(issuer, public + "/messages")).json == {"sub": "user-42"}
+    internal = client.get("/messages", headers=dpop_headers(issuer, "http://localhost/messages"))
+    assert internal.status_code == 401
+    assert 'error="invalid_dpop_proof"' in internal.headers["WWW-Authenticate"]
+
+
+def test_the_mount_point_is_part_of_the_url(issuer: LocalIssuer) -> None:
+    client = policy_app(issuer.validator()).test_client()
+    headers = dpop_headers(issuer, "http://localhost/api/messages")
+    response = client.get("/messages", headers=headers, base_url="http://localhost/api")  # SCRIPT_NAME=/api
+    assert response.json == {"sub": "user-42"}
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies(issuer: LocalIssuer) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+    public = "https://api.example.com/messages"
+    trusting = policy_app(issuer.validator(), trusted_proxies=["127.0.0.1"]).test_client()
+    assert trusting.get("/messages", headers={**dpop_headers(issuer, public), **forwarded}).status_code == 200
+    stranger = {"REMOTE_ADDR": "192.0.2.7"}  # not a trusted proxy: its headers are the client's own words
+    refused = trusting.get("/messages", headers={**dpop_headers(issuer, public), **forwarded}, environ_base=stranger)
+    assert refused.status_code == 401
+    default = policy_app(issuer.validator()).test_client()  # trusting nobody, the default
+    assert default.get("/messages", headers={**dpop_headers(issuer, public), **forwarded}).status_code == 401
+
+
+def self_signed(name: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+    builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now)
+    return builder.not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+
+
+CLIENT_CERT = self_signed("client")
+CLIENT_PEM = CLIENT_CERT.public_bytes(Encoding.PEM).decode()
+
+
+def test_certificate_bound_tokens_through_the_server_or_a_trusted_proxy(issuer: LocalIssuer) -> None:
+    bound = dict(
+        bearer(issuer.token(scope=SCOPE, sub="user-42", cnf={"x5t#S256": certificate_thumbprint(CLIENT_CERT)}))
+    )
+    nginx = {"X-SSL-Client-Cert": quote(CLIENT_PEM)}
+    app = policy_app(issuer.validator(), trusted_proxies=["127.0.0.0/8"], client_cert_header="X-SSL-Client-Cert")
+    client = app.test_client()
+    assert client.get("/messages", headers=bound, environ_base={"SSL_CLIENT_CERT": CLIENT_PEM}).status_code == 200
+    assert client.get("/messages", headers={**bound, **nginx}).json == {"sub": "user-42"}
+    other = {"X-SSL-Client-Cert": quote(self_signed("other").public_bytes(Encoding.PEM).decode())}
+    assert client.get("/messages", headers={**bound, **other}).status_code == 401
+    missing = client.get("/messages", headers=bound)
+    assert missing.status_code == 401
+    assert 'error="invalid_token"' in missing.headers["WWW-Authenticate"]
+    untrusted = client.get("/messages", headers={**bound, **nginx}, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert untrusted.status_code == 401
+    no_header = policy_app(issuer.validator()).test_client()  # no client_cert_header: the header is ignored
+    assert no_header.get("/messages", headers={**bound, **nginx}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"public_url": "ftp://api.example.com"}, "public_url"),
+        ({"trusted_proxies": ["not an address"]}, "trusted_proxies"),
+        ({"client_cert_header": "Client-Cert"}, "client_cert_header needs trusted_proxies"),
+        ({"JWTGUARD_PUBLIC_URL": "/relative"}, "public_url"),
+        ({"JWTGUARD_PUBLC_URL": "https://api.example.com"}, "did you mean 'PUBLIC_URL'"),
+    ],
+)
+def test_bad_origin_settings_fail_at_init_app(
+    validator: jwtguard.Validator, options: dict[str, Any], message: str
+) -> None:
+    app = Flask(__name__)
+    app.config.update({key: value for key, value in options.items() if key.startswith("JWTGUARD_")})
+    arguments = {key: value for key, value in options.items() if not key.startswith("JWTGUARD_")}
+    with pytest.raises(jwtguard.ConfigurationError, match=message):
+        JWTGuard(app, validator=validator, **arguments)
+
+
+def test_origin_arguments_win_over_config(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    app.config.update(JWTGUARD_PUBLIC_URL="https://config.example.com", JWTGUARD_TRUSTED_PROXIES="10.0.0.0/8")
+    JWTGuard(app, validator=validator, public_url="https://argument.example.com")
+    origin = app.extensions["jwtguard"].origin
+    assert (origin.public_url, [str(net) for net in origin.trusted]) == ("https://argument.example.com", ["10.0.0.0/8"])
+
+
+class RecordingHooks(Hooks):
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    def on_rejected(self, error: jwtguard.AuthError) -> None:
+        self.rejected.append(error.code)
+
+
+def test_role_and_step_up_refusals_reach_the_hooks(issuer: LocalIssuer) -> None:
+    hooks = RecordingHooks()
+    client = policy_app(issuer.validator(hooks=hooks)).test_client()
+    assert client.get("/roles", headers=bearer(issuer.token(roles=["reader"]))).status_code == 403
+    weak = client.get("/step-up", headers=bearer(issuer.token(acr="pwd", auth_time=int(issuer.clock()))))
+    assert weak.status_code == 401
+    assert weak.json["error"] == "insufficient_user_authentication"
+    assert hooks.rejected == ["insufficient_role", "insufficient_user_authentication"]
+
+
+def test_optional_views_take_the_whole_requirement(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    app = Flask(__name__)
+    guard = JWTGuard(app, validator=validator, realm=REALM)
+
+    @app.get("/feed")
+    @guard.optional(roles=["editor", "admin"], roles_any_of=True)
+    def feed() -> dict[str, Any]:
+        return {"anonymous": get_claims() is None}
+
+    client = app.test_client()
+    assert client.get("/feed").json == {"anonymous": True}
+    assert client.get("/feed", headers=bearer(issuer.token(roles=["editor"]))).json == {"anonymous": False}
+    assert client.get("/feed", headers=bearer(issuer.token(roles=["reader"]))).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"roles": [""]}, {"acr_values": [""]}, {"max_age": -1}, {"max_age": "soon"}, {"roles_any_of": True}],
+    ids=["empty_role", "empty_acr", "negative_max_age", "text_max_age", "roles_any_of_without_roles"],
+)
+def test_a_bad_requirement_is_a_configuration_error_when_decorating(
+    validator: jwtguard.Validator, options: dict[str, Any]
+) -> None:
+    guard = JWTGuard(Flask(__name__), validator=validator)
+    with pytest.raises(jwtguard.ConfigurationError):
+        guard.require(**options)
+    with pytest.raises(jwtguard.ConfigurationError):
+        guard.optional(**options)
