@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+
+from jwtguard.testing import DPoPKey
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent.parent / "examples"
@@ -97,17 +99,31 @@ class Provider:
 
     # -- tokens --------------------------------------------------------------------
 
-    def client_credentials(self, client_id: str, *, scope: str = "read:messages", resource: str = API) -> str:
-        """An access token for ``client_id`` (secret ``<client_id>-secret``), from ``POST /token``."""
-        response = self.http.post(
-            self.token_endpoint,
-            auth=(client_id, f"{client_id}-secret"),
-            data={"grant_type": "client_credentials", "scope": scope, "resource": resource},
-        )
+    def client_credentials(
+        self, client_id: str, *, scope: str = "read:messages", resource: str = API, dpop: DPoPKey | None = None
+    ) -> str:
+        """An access token for ``client_id`` (secret ``<client_id>-secret``), from ``POST /token``.
+
+        With ``dpop``, the request carries a DPoP proof made with that key, and the
+        token the provider issues is bound to it (``cnf.jkt``, ``token_type`` DPoP).
+        """
+        proof = dpop.proof("POST", self.token_endpoint) if dpop is not None else None
+        response = self.token_request(client_id, scope=scope, resource=resource, dpop_proof=proof)
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["token_type"] == "Bearer"
+        assert body["token_type"] == ("DPoP" if dpop is not None else "Bearer")
         return str(body["access_token"])
+
+    def token_request(
+        self, client_id: str, *, scope: str = "read:messages", resource: str = API, dpop_proof: str | None = None
+    ) -> httpx.Response:
+        """``POST /token`` with ``grant_type=client_credentials``, and a ``DPoP`` header if ``dpop_proof``."""
+        return self.http.post(
+            self.token_endpoint,
+            auth=(client_id, f"{client_id}-secret"),
+            headers={"DPoP": dpop_proof} if dpop_proof is not None else None,
+            data={"grant_type": "client_credentials", "scope": scope, "resource": resource},
+        )
 
     def login(self, *, scope: str = "openid offline_access read:messages", resource: str = API) -> dict[str, Any]:
         """Run the authorization code flow (PKCE) for ``web-app`` and the test user; return the token response.
@@ -281,36 +297,58 @@ EXAMPLE_PATHS = {
     "django-drf": ("django_app", "/messages"),
     "django-plain": ("django_app", "/plain/messages"),
 }
+#: Where every framework's test client sends its requests (Flask's is told to; the others' default).
+EXAMPLE_ORIGIN = "http://testserver"
+
+
+def example_url(app: str) -> str:
+    """The URL of example ``app``'s protected path as its test client requests it (a DPoP proof's ``htu``)."""
+    return EXAMPLE_ORIGIN + EXAMPLE_PATHS[app][1]
 
 
 def call_example(app: str, validator: Any, token: str) -> AppResponse:
-    """``GET`` the protected path of example ``app`` built around ``validator``, with a bearer ``token``.
+    """``GET`` the protected path of example ``app`` built around ``validator``, with a bearer ``token``."""
+    return send_to_example(app, validator, [{"Authorization": f"Bearer {token}"}])[0]
 
-    Each framework's own test client drives the real app from ``examples/``.
+
+def send_to_example(app: str, validator: Any, requests: Sequence[Mapping[str, str]]) -> list[AppResponse]:
+    """``GET`` the protected path of example ``app`` once per item of ``requests`` (the headers), in order.
+
+    Each framework's own test client drives the real app from ``examples/``; the
+    requests go to one app instance, so state such as DPoP replay detection carries over.
     """
     module_name, path = EXAMPLE_PATHS[app]
     module = load_example(module_name)
-    authorization = f"Bearer {token}"
+    responses: list[AppResponse] = []
     if module_name == "flask_app":
         with module.create_app(validator).test_client() as client:
-            flask_response = client.get(path, headers={"Authorization": authorization})
-            return AppResponse(flask_response.status_code, _lower(flask_response.headers), flask_response.get_json())
+            for headers in requests:
+                flask_response = client.get(path, headers=dict(headers), base_url=EXAMPLE_ORIGIN)
+                responses.append(
+                    AppResponse(flask_response.status_code, _lower(flask_response.headers), flask_response.get_json())
+                )
+        return responses
     if module_name == "django_app":
         # The Django example configures settings at import; a test supplies the validator.
         from django.test import Client, override_settings
 
         with override_settings(JWTGUARD={"VALIDATOR": validator, "REALM": "api"}):
-            django_response = Client().get(path, HTTP_AUTHORIZATION=authorization)
-        body = json.loads(django_response.content) if django_response.content else None
-        return AppResponse(django_response.status_code, _lower(django_response.headers), body)
+            client = Client()
+            for headers in requests:
+                django_response = client.get(path, headers=dict(headers))
+                body = json.loads(django_response.content) if django_response.content else None
+                responses.append(AppResponse(django_response.status_code, _lower(django_response.headers), body))
+        return responses
     with warnings.catch_warnings():
         # Starlette >= 1.x prefers httpx2 for its test client and warns when it runs on httpx.
         warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
 
-    with TestClient(module.create_app(validator)) as client:
-        response = client.get(path, headers={"Authorization": authorization})
-    return AppResponse(response.status_code, _lower(response.headers), response.json())
+    with TestClient(module.create_app(validator), base_url=EXAMPLE_ORIGIN) as starlette_client:
+        for headers in requests:
+            response = starlette_client.get(path, headers=dict(headers))
+            responses.append(AppResponse(response.status_code, _lower(response.headers), response.json()))
+    return responses
 
 
 def _lower(headers: Any) -> dict[str, str]:

@@ -12,6 +12,8 @@
 // Clients (secret: "<client_id>-secret"):
 //   cc-rs256, cc-ps256, cc-es256, cc-eddsa  client_credentials; their tokens are signed with that algorithm
 //   web-app                                 authorization_code + refresh_token (rotated on every use), ES256
+// DPoP (RFC 9449): a token request that carries a DPoP proof gets an access token bound to the proof's
+//   key (cnf.jkt, token_type DPoP); without a proof, a bearer token as before. Proofs: ES256 or EdDSA.
 // Interactions: GET /interaction/:uid logs the test user "test-user" in and grants what the client
 //   asked for, with no page: it stands in for a login UI, the protocol around it is oidc-provider's.
 // Admin routes (loopback test hooks):
@@ -95,6 +97,7 @@ function configuration() {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      dPoP: { enabled: true }, // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt)
       resourceIndicators: {
         enabled: true,
         useGrantedResource: () => true, // a refresh without "resource" gets a JWT for the granted one

@@ -13,7 +13,8 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,12 +30,14 @@ from interop_provider import (
     TEST_USER,
     Provider,
     call_example,
+    example_url,
     running_provider,
+    send_to_example,
     tamper,
 )
 
 import jwtguard
-from jwtguard.testing import LocalIssuer
+from jwtguard.testing import DPoPKey, LocalIssuer
 
 pytestmark = pytest.mark.slow
 SHORT_TTL = 2  # seconds: the lifetime of tokens for SHORT_API, waited out by the expiry tests
@@ -228,6 +231,135 @@ def test_example_app_rejects_wrong_audience_and_tampering(provider: Provider, to
         response = call_example(app, validator_for(provider), token)
         assert response.status == 401
         assert response.headers["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
+
+
+# -- DPoP-bound access tokens from the provider (RFC 9449) ----------------------------------
+#
+# cc-es256 asks for a token with a DPoP proof for POST <token endpoint> made by jwtguard's test kit;
+# oidc-provider binds the JWT it issues to the proof's key (cnf.jkt). The same client key then makes
+# the proofs for the API, checked by validator.authenticate and by every example app.
+
+DPOP_CLIENT = CLIENT_FOR["ES256"]
+#: The request URL of the core tests (the example apps have their own: ``example_url``).
+API_URL = API + "/messages"
+
+Requests = Callable[[DPoPKey, str, str], list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class DPoPCase:
+    """Requests made with a bound token, and how the last one must be answered."""
+
+    name: str
+    requests: Requests  # (client key, bound token, request URL) -> the headers of each request, in order
+    status: int = 401
+    error: type[jwtguard.AuthError] = jwtguard.InvalidDPoPProofError
+    code: str = "invalid_dpop_proof"  # the validator's error code (the answer carries only ``error``)
+    reason: str | None = None
+
+
+def _replayed(key: DPoPKey, token: str, url: str) -> list[dict[str, str]]:
+    once = key.headers("GET", url, token)
+    return [once, once]
+
+
+def _proof(key: DPoPKey, token: str, method: str, url: str) -> list[dict[str, str]]:
+    return [{"Authorization": f"DPoP {token}", "DPoP": key.proof(method, url, token)}]
+
+
+DPOP_CASES = [
+    DPoPCase("valid", lambda k, t, u: [k.headers("GET", u, t)], status=200),
+    DPoPCase("replayed", _replayed, code="dpop_proof_replayed"),
+    DPoPCase("wrong_htm", lambda k, t, u: _proof(k, t, "POST", u), reason="htm"),
+    DPoPCase("wrong_htu", lambda k, t, u: _proof(k, t, "GET", u + "/other"), reason="htu"),
+    DPoPCase("other_key", lambda k, t, u: _proof(DPoPKey.generate("ES256"), t, "GET", u), code="dpop_key_mismatch"),
+    DPoPCase(
+        "bound_as_bearer",
+        lambda k, t, u: [{"Authorization": f"Bearer {t}"}],
+        error=jwtguard.InvalidTokenError,
+        code="dpop_bound_token",
+    ),
+]
+
+
+@pytest.fixture
+def dpop_key() -> DPoPKey:
+    return DPoPKey.generate("ES256")
+
+
+@pytest.fixture
+def dpop_token(provider: Provider, dpop_key: DPoPKey) -> str:
+    """A ``read:messages`` token for API from cc-es256, bound by the provider to ``dpop_key``."""
+    return provider.client_credentials(DPOP_CLIENT, dpop=dpop_key)
+
+
+def test_provider_issues_dpop_bound_jwt(provider: Provider, dpop_key: DPoPKey, dpop_token: str) -> None:
+    metadata = httpx.get(provider.discovery_url, trust_env=False).json()
+    assert "ES256" in metadata["dpop_signing_alg_values_supported"]
+    assert header_of(dpop_token)["typ"] == "at+jwt"  # still an RFC 9068 JWT, through resourceIndicators
+    claims = validator_for(provider, authorized_parties=[DPOP_CLIENT]).validate(dpop_token)
+    assert claims["cnf"] == {"jkt": dpop_key.jkt}  # the RFC 7638 thumbprint, computed alike on both sides
+    assert (claims["aud"], claims["sub"]) == (API, DPOP_CLIENT)
+    assert claims.scopes == frozenset({"read:messages"})
+
+
+def test_provider_judges_the_test_kits_token_request_proofs(provider: Provider, dpop_key: DPoPKey) -> None:
+    """oidc-provider checks our proofs as we check its clients': a replayed or misdirected proof is refused."""
+    proof = dpop_key.proof("POST", provider.token_endpoint)
+    assert provider.token_request(DPOP_CLIENT, dpop_proof=proof).status_code == 200
+    replayed = provider.token_request(DPOP_CLIENT, dpop_proof=proof)
+    assert (replayed.status_code, replayed.json()["error"]) == (400, "invalid_grant")
+    elsewhere = provider.token_request(DPOP_CLIENT, dpop_proof=dpop_key.proof("POST", provider.issuer + "/other"))
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (400, "invalid_dpop_proof")
+    wrong_method = provider.token_request(DPOP_CLIENT, dpop_proof=dpop_key.proof("GET", provider.token_endpoint))
+    assert (wrong_method.status_code, wrong_method.json()["error"]) == (400, "invalid_dpop_proof")
+
+
+@pytest.mark.parametrize("case", DPOP_CASES, ids=lambda case: case.name)
+def test_dpop_bound_token_through_the_core(
+    provider: Provider, dpop_key: DPoPKey, dpop_token: str, case: DPoPCase
+) -> None:
+    validator = validator_for(provider)
+    *before, last = case.requests(dpop_key, dpop_token, API_URL)
+    for headers in before:
+        validator.authenticate("GET", API_URL, headers)
+    if case.status == 200:
+        claims = validator.authenticate("GET", API_URL, last)
+        assert claims["cnf"]["jkt"] == dpop_key.jkt
+        assert claims["sub"] == DPOP_CLIENT
+        return
+    with pytest.raises(case.error) as caught:
+        validator.authenticate("GET", API_URL, last)
+    error = caught.value
+    assert type(error) is case.error
+    assert (error.status_code, error.error, error.code) == (401, case.error.error, case.code)
+    if case.reason is not None:
+        assert error.reason == case.reason
+
+
+@pytest.mark.parametrize("case", DPOP_CASES, ids=lambda case: case.name)
+@pytest.mark.parametrize("app", list(EXAMPLE_PATHS))
+def test_dpop_bound_token_through_the_example_apps(
+    provider: Provider, dpop_key: DPoPKey, dpop_token: str, app: str, case: DPoPCase
+) -> None:
+    responses = send_to_example(app, validator_for(provider), case.requests(dpop_key, dpop_token, example_url(app)))
+    assert [response.status for response in responses[:-1]] == [200] * (len(responses) - 1)
+    response = responses[-1]
+    assert response.status == case.status, response.body
+    if case.status == 200:
+        assert response.body["sub"] == DPOP_CLIENT
+        return
+    # RFC 9449 §7.1: one challenge per accepted scheme; the error on the scheme it concerns.
+    bearer, _, dpop = response.headers["www-authenticate"].partition(", DPoP ")
+    assert bearer.startswith('Bearer realm="api"')
+    assert dpop.startswith('realm="api", algs="')
+    mine, other = (dpop, bearer) if case.error is jwtguard.InvalidDPoPProofError else (bearer, dpop)
+    assert f'error="{case.error.error}"' in mine
+    assert "error=" not in other
+    if app == "django-drf":  # DRF answers in its own format: {"detail": <description>}
+        assert set(response.body) == {"detail"}
+    else:
+        assert response.body["error"] == case.error.error
 
 
 # -- refresh-token rotation: the real provider and our local issuer, side by side ----------
