@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chart, http_load, inprocess, keyset, machine, micro, report
+from . import chart, dpop, http_load, inprocess, keyset, machine, micro, report
 from .timing import ALGORITHMS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
-PARTS = ("micro", "inprocess", "http", "keyset")
+PARTS = ("micro", "inprocess", "dpop", "http", "keyset")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS), help="for the micro benchmark")
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto", help="HTTP load generator")
-    parser.add_argument("--rounds", type=int, help="override the rounds of the micro and HTTP parts")
+    parser.add_argument("--rounds", type=int, help="override the rounds of the micro, DPoP and HTTP parts")
     parser.add_argument("--duration", type=float, help="override the seconds per HTTP measurement")
     parser.add_argument(
         "--output", type=Path, help="markdown to write (default: docs/performance.md; none with --quick)"
@@ -44,7 +44,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings.algorithms = tuple(name.strip() for name in args.algorithms.split(",") if name.strip())
     settings.load = args.load
     if args.rounds:
-        settings.micro_rounds = settings.http_rounds = args.rounds
+        settings.micro_rounds = settings.dpop_rounds = settings.http_rounds = args.rounds
     if args.duration:
         settings.http_duration = args.duration
     return settings
@@ -60,7 +60,13 @@ def run(settings: Settings, parts: Sequence[str], log: Any = sys.stderr) -> dict
         "machine": machine.describe(),
         "foreign_cpu": {},
     }
-    runners = {"micro": micro.run, "inprocess": inprocess.run, "http": http_load.run, "keyset": keyset.run}
+    runners = {
+        "micro": micro.run,
+        "inprocess": inprocess.run,
+        "dpop": dpop.run,
+        "http": http_load.run,
+        "keyset": keyset.run,
+    }
     for part in PARTS:
         if part in parts:
             print(f"bench: running {part} …", file=log, flush=True)

@@ -35,6 +35,9 @@ class Settings:
     # in-process (apps called without a server)
     inprocess_rounds: int = 64
     inprocess_calls: int = 128
+    # DPoP-bound against bearer requests (authenticate, token cache warm)
+    dpop_rounds: int = 64
+    dpop_calls: int = 128
     # key set
     flood_size: int = 500
     cold_callers: int = 64
@@ -62,6 +65,8 @@ class Settings:
             http_connections={"starlette": 4, "flask": 2},
             inprocess_rounds=3,
             inprocess_calls=8,
+            dpop_rounds=3,
+            dpop_calls=8,
             flood_size=40,
             cold_callers=8,
             profile_calls=50,

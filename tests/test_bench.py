@@ -127,6 +127,27 @@ def test_inprocess_measures_what_jwtguard_adds(quick: dict[str, Any]) -> None:
     assert all(profile["calls"] > 0 and profile["top"] for profile in section["profiles"])
 
 
+def test_dpop_measures_bound_against_bearer_requests(quick: dict[str, Any]) -> None:
+    section = quick["results"]["dpop"]
+    assert set(section["us"]) == {"bearer", "dpop", "proof_floor"}
+    for summary in section["us"].values():
+        assert summary["n"] == section["rounds"] == quick["results"]["settings"]["dpop_rounds"]
+        assert 0 < summary["min"] <= summary["median"] <= summary["max"]
+    assert section["ratio"]["n"] == section["added_us"]["n"] == section["rounds"]
+    assert section["ratio"]["median"] > 0
+    assert section["cache_misses_in_probe"] == 0  # both tokens answered from the token cache
+    assert section["refusals"] == {
+        "a replayed proof": "dpop_proof_replayed",
+        "a proof made by another key": "dpop_key_mismatch",
+        "the bound token sent as Bearer": "dpop_bound_token",
+        "a timed proof sent again": "dpop_proof_replayed",
+    }
+    profile = section["profile"]
+    assert profile["calls"] > 0
+    assert any(row["function"].startswith("jwtguard/") for row in profile["top"])
+    assert quick["json"]["dpop"]["proof_alg"] == "ES256"
+
+
 def test_http_servers_are_stopped(quick: dict[str, Any]) -> None:
     servers = quick["servers"]
     assert len(servers) == 4
@@ -152,7 +173,9 @@ def test_page_has_every_section_and_target(quick: dict[str, Any]) -> None:
     page = quick["page"]
     for heading in ("## Machine", "## Targets (issue 5)", "## Validation cost per token", "## HTTP throughput"):
         assert heading in page
-    for heading in ("## What jwtguard adds to a request", "## Key-set fetches under load", "## Where the time goes"):
+    for heading in ("## What jwtguard adds to a request", "## DPoP-bound requests", "## Key-set fetches under load"):
+        assert heading in page
+    for heading in ("## Where the time goes",):
         assert heading in page
     assert "Quick (smoke) run" in page
     verdicts = [line for line in page.splitlines() if line.endswith(("✅ met |", "❌ not met |"))]
