@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import os
 import subprocess
@@ -11,12 +12,29 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import quote
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
 from conftest import load_example
-from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Result, Scenario, run_scenario
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+from scenarios import (
+    BARE_CHALLENGE,
+    POLICY_SCENARIOS,
+    REALM,
+    SCENARIOS,
+    SCOPE,
+    PolicyScenario,
+    Result,
+    Scenario,
+    run_policy_scenario,
+    run_scenario,
+)
 
 example = load_example("django_app")  # configures Django once (guarded by settings.configured)
 
@@ -49,7 +67,9 @@ from jwtguard.django import (  # noqa: E402
     JWTAuthentication,
     JWTGuardMiddleware,
     TokenAuthenticationFailed,
+    TokenHasRole,
     TokenHasScope,
+    TokenHasUserAuthentication,
     TokenScopeDenied,
     TokenUser,
     exception_handler,
@@ -60,7 +80,7 @@ from jwtguard.django import (  # noqa: E402
 )
 from jwtguard.hooks import Hooks  # noqa: E402
 from jwtguard.resource_metadata import ProtectedResourceMetadata  # noqa: E402
-from jwtguard.testing import LocalIssuer  # noqa: E402
+from jwtguard.testing import DPoPKey, LocalIssuer, certificate_thumbprint  # noqa: E402
 
 # -- test views -------------------------------------------------------------------------
 
@@ -1090,3 +1110,402 @@ def test_drf_cannot_rewrite_the_status_or_challenge_of_a_bearer_failure(validato
     exception.status_code = 403
     assert exception.status_code == 401
     assert exception.auth_header.startswith(f'Bearer realm="{REALM}", error="invalid_token"')
+
+
+# -- the second shared table: DPoP, any-of, roles, step-up ------------------------------------
+#
+# One URLconf per kind of view, each with the table's paths, so a DPoP proof names
+# http://testserver + the table's path whichever kind answers.
+
+
+def sub_of(request: Any) -> dict[str, Any]:
+    return {"sub": request.auth["sub"]}
+
+
+@require_token(SCOPE)
+def plain_policy_messages(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+@require_token(SCOPE, "admin", any_of=True)
+def plain_any_of(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+@require_token(roles=["admin"])
+def plain_roles(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+@require_token(acr_values=["mfa"], max_age=300)
+async def async_step_up(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+@require_token(acr_values=["mfa"], max_age=300)
+def plain_step_up(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+@require_token(SCOPE)
+async def async_policy_messages(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(sub_of(request))
+
+
+class DRFMessages(APIView):
+    permission_classes = (TokenHasScope,)
+    required_scopes = (SCOPE,)
+
+    def get(self, request: Request) -> Response:
+        return Response(sub_of(request))
+
+
+class DRFAnyOf(DRFMessages):
+    required_scopes = (SCOPE, "admin")
+    required_scopes_any_of = True
+
+
+class DRFRoles(DRFMessages):
+    permission_classes = (TokenHasRole,)
+    required_roles = ("admin",)
+
+
+class DRFStepUp(DRFMessages):
+    permission_classes = (TokenHasUserAuthentication,)
+    required_acr_values = ("mfa",)
+    required_auth_max_age = 300
+
+
+def policy_urls(name: str, views: dict[str, Any]) -> types.ModuleType:
+    module = types.ModuleType(f"test_django_policy_{name}")
+    module.urlpatterns = [path(route, view) for route, view in views.items()]  # type: ignore[attr-defined]
+    return module
+
+
+POLICY_URLS = {
+    "drf": policy_urls(
+        "drf",
+        {
+            "messages": DRFMessages.as_view(),
+            "any-of": DRFAnyOf.as_view(),
+            "roles": DRFRoles.as_view(),
+            "step-up": DRFStepUp.as_view(),
+        },
+    ),
+    "plain": policy_urls(
+        "plain",
+        {"messages": plain_policy_messages, "any-of": plain_any_of, "roles": plain_roles, "step-up": plain_step_up},
+    ),
+    "async": policy_urls(
+        "async",
+        {"messages": async_policy_messages, "any-of": plain_any_of, "roles": plain_roles, "step-up": async_step_up},
+    ),
+}
+
+
+def policy_client(kind: str) -> Callable[[str, str, list[tuple[str, str]]], Result]:
+    def call(method: str, path: str, headers: list[tuple[str, str]]) -> Result:
+        with override_settings(ROOT_URLCONF=POLICY_URLS["plain" if kind == "middleware" else kind]):
+            if kind == "drf":
+                return _result(APIClient().generic(method, path, headers=_joined(headers)))
+            if kind == "async":
+                return _result(asyncio.run(AsyncClient().generic(method, path, headers=_joined(headers))))
+            with override_settings(MIDDLEWARE=MIDDLEWARE if kind == "middleware" else []):
+                return _result(Client().generic(method, path, headers=_joined(headers)))
+
+    return call
+
+
+@pytest.mark.parametrize("kind", ["drf", "plain", "async", "middleware"])
+@pytest.mark.parametrize("scenario", POLICY_SCENARIOS, ids=lambda s: s.name)
+def test_policy_scenario(
+    kind: str, scenario: PolicyScenario, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator):
+        run_policy_scenario(scenario, policy_client(kind), issuer, "http://testserver", own_body=kind == "drf")
+
+
+def dpop_headers(issuer: LocalIssuer, url: str) -> dict[str, str]:
+    key = DPoPKey.generate(clock=issuer.clock)
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf=key.cnf)
+    return {"Authorization": f"DPoP {token}", "DPoP": key.proof("GET", url, token)}
+
+
+@pytest.mark.parametrize("kind", ["drf", "plain"])
+def test_public_url_is_the_url_a_dpop_proof_names(
+    kind: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    public = "https://api.example.com/v1"
+    client = policy_client(kind)
+    with guard(validator, PUBLIC_URL=public):
+        ok = client("GET", "/messages", list(dpop_headers(issuer, public + "/messages").items()))
+        internal = client("GET", "/messages", list(dpop_headers(issuer, "http://testserver/messages").items()))
+    assert (ok.status, ok.json()["sub"]) == (200, "user-42")
+    assert internal.status == 401
+    assert 'error="invalid_dpop_proof"' in internal.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("kind", ["drf", "plain"])
+def test_forwarded_headers_count_only_from_trusted_proxies(
+    kind: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    public = "https://api.example.com/messages"
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+    client = APIClient() if kind == "drf" else Client()
+
+    def get(**extra: Any) -> HttpResponse:
+        with override_settings(ROOT_URLCONF=POLICY_URLS[kind]):
+            return client.get("/messages", headers={**dpop_headers(issuer, public), **forwarded}, **extra)
+
+    with guard(validator, TRUSTED_PROXIES=["127.0.0.1"]):
+        trusted = get()
+        stranger = get(REMOTE_ADDR="192.0.2.7")  # its headers are the client's own words
+    with guard(validator):
+        default = get()  # trusting nobody, the default
+    assert [trusted.status_code, stranger.status_code, default.status_code] == [200, 401, 401]
+
+
+def self_signed(name: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+    builder = builder.serial_number(x509.random_serial_number()).not_valid_before(now)
+    return builder.not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+
+
+CLIENT_CERT = self_signed("client")
+CLIENT_PEM = CLIENT_CERT.public_bytes(Encoding.PEM).decode()
+
+
+@pytest.mark.parametrize("kind", ["drf", "plain"])
+def test_certificate_bound_tokens_through_the_server_or_a_trusted_proxy(
+    kind: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    bound = bearer(issuer.token(scope=SCOPE, sub="user-42", cnf={"x5t#S256": certificate_thumbprint(CLIENT_CERT)}))
+    nginx = {"X-SSL-Client-Cert": quote(CLIENT_PEM)}
+    other = {"X-SSL-Client-Cert": quote(self_signed("other").public_bytes(Encoding.PEM).decode())}
+    client = APIClient() if kind == "drf" else Client()
+
+    def get(headers: dict[str, str], **extra: Any) -> int:
+        with override_settings(ROOT_URLCONF=POLICY_URLS[kind]):
+            return client.get("/messages", headers=headers, **extra).status_code
+
+    with guard(validator, TRUSTED_PROXIES=["127.0.0.0/8"], CLIENT_CERT_HEADER="X-SSL-Client-Cert"):
+        assert get(bound, SSL_CLIENT_CERT=CLIENT_PEM) == 200  # the server's own TLS layer (mod_wsgi …)
+        assert get({**bound, **nginx}) == 200
+        assert get({**bound, **other}) == 401
+        assert get(bound) == 401  # no certificate at all
+        assert get({**bound, **nginx}, REMOTE_ADDR="192.0.2.7") == 401  # not from a trusted proxy
+    with guard(validator):
+        assert get({**bound, **nginx}) == 401  # no CLIENT_CERT_HEADER: the header means nothing
+
+
+class TLSAsyncClient(AsyncClient):
+    """An ASGI server that terminated TLS with a client certificate (the ``tls`` extension)."""
+
+    def _base_scope(self, **request: Any) -> dict[str, Any]:
+        scope: dict[str, Any] = super()._base_scope(**request)
+        scope["extensions"] = {"tls": {"client_cert_chain": [CLIENT_PEM]}}
+        return scope
+
+
+def test_the_asgi_tls_extension_gives_the_certificate(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    bound = bearer(issuer.token(scope=SCOPE, sub="user-42", cnf={"x5t#S256": certificate_thumbprint(CLIENT_CERT)}))
+    with guard(validator), override_settings(ROOT_URLCONF=POLICY_URLS["async"]):
+        with_cert = asyncio.run(TLSAsyncClient().get("/messages", headers=bound))
+        without = asyncio.run(AsyncClient().get("/messages", headers=bound))
+    assert (with_cert.status_code, without.status_code) == (200, 401)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"PUBLIC_URL": "ftp://api.example.com"}, "public_url"),
+        ({"TRUSTED_PROXIES": ["not an address"]}, "trusted_proxies"),
+        ({"CLIENT_CERT_HEADER": "Client-Cert"}, "client_cert_header needs trusted_proxies"),
+        ({"PUBLC_URL": "https://api.example.com"}, "did you mean 'PUBLIC_URL'"),
+    ],
+)
+def test_bad_origin_settings_fail_at_start_up(
+    validator: jwtguard.Validator, options: dict[str, Any], message: str
+) -> None:
+    with guard(validator, **options):
+        with pytest.raises(ConfigurationError, match=message):
+            get_settings()
+        with pytest.raises(SystemCheckError, match=r"jwtguard\.E001"):
+            call_command("check")
+
+
+@pytest.mark.parametrize("kind", ["drf", "plain"])
+def test_a_host_outside_allowed_hosts_is_still_a_400(
+    kind: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    client = APIClient() if kind == "drf" else Client()
+    with guard(validator), override_settings(ROOT_URLCONF=POLICY_URLS[kind]):
+        response = client.get("/messages", headers=bearer(issuer.token(scope=SCOPE)), HTTP_HOST="evil.example")
+    assert response.status_code == 400
+
+
+def test_role_and_step_up_refusals_reach_the_hooks(issuer: LocalIssuer) -> None:
+    hooks = RecordingHooks()
+    weak = bearer(issuer.token(acr="pwd", auth_time=int(issuer.clock())))
+    with override_settings(JWTGUARD={"VALIDATOR": issuer.validator(hooks=hooks), "REALM": REALM}):
+        for kind in ("plain", "drf"):
+            with override_settings(ROOT_URLCONF=POLICY_URLS[kind]):
+                client = APIClient() if kind == "drf" else Client()
+                assert client.get("/roles", headers=bearer(issuer.token(roles=["reader"]))).status_code == 403
+                assert client.get("/step-up", headers=weak).status_code == 401
+    assert hooks.rejected == ["insufficient_role", "insufficient_user_authentication"] * 2
+
+
+class SessionFirstStepUp(DRFStepUp):
+    authentication_classes = (SessionAuthentication, JWTAuthentication)
+
+
+urls.urlpatterns += [path("drf/step-up/session-first", SessionFirstStepUp.as_view())]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("path", "anonymous_status"), [("/step-up", 401), ("/drf/step-up/session-first", 403)])
+def test_drf_step_up_is_a_401_with_the_rfc_9470_challenge(
+    path: str, anonymous_status: int, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    weak = bearer(issuer.token(acr="pwd", auth_time=int(issuer.clock())))
+    # SessionAuthentication first: DRF would turn any other 401 into a 403 without a challenge.
+    urlconf = POLICY_URLS["drf"] if path == "/step-up" else urls
+    with guard(validator), override_settings(ROOT_URLCONF=urlconf):
+        response = APIClient().get(path, headers=weak)
+        anonymous = APIClient().get(path)
+    assert_drf_answer(response, jwtguard.InsufficientUserAuthenticationError(["mfa"], 300))
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer realm="{REALM}", error="insufficient_user_authentication"')
+    assert 'acr_values="mfa", max_age="300"' in challenge
+    assert response.json() == {"detail": jwtguard.InsufficientUserAuthenticationError().description}
+    assert anonymous.status_code == anonymous_status  # DRF's own answer, from the first authenticator
+
+
+class DRFRolesAnyOf(DRFRoles):
+    required_roles = ("editor", "admin")
+    required_roles_any_of = True
+
+
+class DRFRecentOnly(DRFMessages):
+    permission_classes = (TokenHasUserAuthentication,)
+    required_auth_max_age = 60
+
+
+class DRFNoRoles(DRFMessages):
+    permission_classes = (TokenHasRole,)
+
+
+class DRFNoStepUp(DRFMessages):
+    permission_classes = (TokenHasUserAuthentication,)
+
+
+class DRFBadRole(DRFRoles):
+    required_roles = ("",)
+
+
+urls.urlpatterns += [  # type: ignore[attr-defined]
+    path("drf/roles-any-of", DRFRolesAnyOf.as_view()),
+    path("drf/recent-only", DRFRecentOnly.as_view()),
+    path("drf/no-roles", DRFNoRoles.as_view()),
+    path("drf/no-step-up", DRFNoStepUp.as_view()),
+    path("drf/bad-role", DRFBadRole.as_view()),
+]
+
+
+def test_drf_roles_any_of_and_max_age_alone(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    now = int(issuer.clock())
+    with guard(validator):
+        editor = APIClient().get("/drf/roles-any-of", headers=bearer(issuer.token(roles=["editor"], sub="e")))
+        reader = APIClient().get("/drf/roles-any-of", headers=bearer(issuer.token(roles=["reader"])))
+        recent = APIClient().get("/drf/recent-only", headers=bearer(issuer.token(auth_time=now - 10, sub="r")))
+        stale = APIClient().get("/drf/recent-only", headers=bearer(issuer.token(auth_time=now - 600)))
+    assert (editor.json(), recent.json()) == ({"sub": "e"}, {"sub": "r"})
+    assert reader.status_code == 403
+    assert 'error="insufficient_scope"' in reader.headers["WWW-Authenticate"]
+    assert stale.status_code == 401
+    assert 'max_age="60"' in stale.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "message"),
+    [
+        ("/drf/no-roles", ImproperlyConfigured, "required_roles"),
+        ("/drf/no-step-up", ImproperlyConfigured, "required_acr_values or required_auth_max_age"),
+        ("/drf/bad-role", ConfigurationError, "roles"),
+    ],
+)
+def test_drf_permissions_refuse_a_misconfigured_view(
+    path: str, error: type[Exception], message: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    with guard(validator), pytest.raises(error, match=message):
+        APIClient().get(path, headers=bearer(issuer.token()))
+
+
+def test_a_bad_requirement_fails_at_decoration() -> None:
+    for options in ({"roles": [""]}, {"acr_values": [""]}, {"max_age": -1}, {"roles_any_of": True}):
+        with pytest.raises(ConfigurationError):
+            require_token(**options)
+
+
+# -- DRF: a view that never validates bearer tokens is a programming error --------------------
+
+
+class SessionOnlyScopeView(DRFMessages):
+    authentication_classes = (SessionAuthentication,)
+
+
+class NoAuthenticatorsRoleView(DRFRoles):
+    authentication_classes = ()
+
+
+class SessionOnlyStepUpView(DRFStepUp):
+    authentication_classes = (StaticBasicAuthentication, SessionAuthentication)
+
+
+class MappedStepUpView(DRFStepUp):
+    authentication_classes = (MappingAuthentication,)  # a subclass of JWTAuthentication counts
+
+
+urls.urlpatterns += [  # type: ignore[attr-defined]
+    path("drf/hint/scope", SessionOnlyScopeView.as_view()),
+    path("drf/hint/role", NoAuthenticatorsRoleView.as_view()),
+    path("drf/hint/step-up", SessionOnlyStepUpView.as_view()),
+    path("drf/hint/mapped", MappedStepUpView.as_view()),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "permission"),
+    [
+        ("/drf/hint/scope", "TokenHasScope"),
+        ("/drf/hint/role", "TokenHasRole"),
+        ("/drf/hint/step-up", "TokenHasUserAuthentication"),
+    ],
+)
+@pytest.mark.parametrize("scheme", ["Bearer", "DPoP", "bearer"])
+def test_a_bearer_request_to_a_view_without_jwtauthentication_is_improperly_configured(
+    path: str, permission: str, scheme: str, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    headers = {"Authorization": f"{scheme} {issuer.token(scope=SCOPE)}"}
+    with guard(validator), pytest.raises(ImproperlyConfigured, match=f"uses {permission}, .*JWTAuthentication"):
+        APIClient().get(path, headers=headers)
+
+
+@pytest.mark.parametrize("path", ["/drf/hint/scope", "/drf/hint/role", "/drf/hint/step-up"])
+def test_without_bearer_credentials_such_a_view_answers_as_drf_does(path: str, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        anonymous = APIClient().get(path)
+        basic = APIClient().get(path, headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert anonymous.status_code in (401, 403)  # DRF's "not provided", from the first authenticator
+    assert basic.status_code in (401, 403)  # another authenticator's user: no claims, denied
+    assert set(anonymous.json()) == set(basic.json()) == {"detail"}
+
+
+def test_a_subclass_of_jwtauthentication_counts(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    token = issuer.token(acr="mfa", auth_time=int(issuer.clock()), sub="m")
+    with guard(validator):
+        response = APIClient().get("/drf/hint/mapped", headers=bearer(token))
+    assert response.json() == {"sub": "m"}

@@ -7,7 +7,8 @@ Settings (read by :func:`jwtguard.settings.read_settings`, reset by ``override_s
     REST_FRAMEWORK = {"DEFAULT_AUTHENTICATION_CLASSES": ["jwtguard.django.JWTAuthentication"]}
 
 Plain Django views use :func:`require_token` (or :class:`JWTGuardMiddleware`);
-DRF views use :class:`JWTAuthentication` and :class:`TokenHasScope` (and,
+DRF views use :class:`JWTAuthentication` and :class:`TokenHasScope`,
+:class:`TokenHasRole` or :class:`TokenHasUserAuthentication` (and,
 optionally, :func:`exception_handler` as ``EXCEPTION_HANDLER``). The DRF
 names are imported on first access, so plain Django projects need no DRF.
 """
@@ -33,7 +34,9 @@ if TYPE_CHECKING:
         JWTAuthentication,
         KeySetUnavailable,
         TokenAuthenticationFailed,
+        TokenHasRole,
         TokenHasScope,
+        TokenHasUserAuthentication,
         TokenRequestInvalid,
         TokenScopeDenied,
         api_exception,
@@ -45,7 +48,9 @@ __all__ = [
     "JWTGuardMiddleware",
     "KeySetUnavailable",
     "TokenAuthenticationFailed",
+    "TokenHasRole",
     "TokenHasScope",
+    "TokenHasUserAuthentication",
     "TokenRequestInvalid",
     "TokenScopeDenied",
     "TokenUser",

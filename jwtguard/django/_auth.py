@@ -1,8 +1,10 @@
 """A Django request through the one policy, shared by the decorator, the middleware and DRF.
 
 Every check goes to the core: credentials to :meth:`jwtguard.Validator.authenticate`
-(or ``aauthenticate``) with the request's method, absolute URL and
-``request.headers``; route requirements to :meth:`jwtguard.Validator.authorize`.
+(or ``aauthenticate``) with the request's method, the URL the client used and its
+certificate (both as the guard's one policy finds them: ``PUBLIC_URL``,
+``TRUSTED_PROXIES``, ``CLIENT_CERT_HEADER``) and ``request.headers``; route
+requirements to :meth:`jwtguard.Validator.authorize`.
 What is left here is Django's side: remembering the claims on the request (so
 the middleware, a decorator and DRF validate a token once), setting
 ``request.auth`` and ``request.user``, and rendering an error as an ``HttpResponse``.
@@ -17,6 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse
 
+from .._guard import Guard
 from .._request import Headers
 from ..bearer import is_preflight
 from ..claims import Claims
@@ -60,10 +63,11 @@ def passes_preflight(request: HttpRequest) -> bool:
     return is_preflight(request.method or "", headers) and not get_settings().guard.protect_preflight
 
 
-def _known(request: HttpRequest) -> tuple[Validator, Claims | None]:
-    """The current validator, and the claims it already accepted for this request."""
-    validator = get_settings().validator
-    return validator, get_claims(request) if getattr(request, _VALIDATOR, None) is validator else None
+def _known(request: HttpRequest) -> tuple[Guard, Claims | None]:
+    """The current guard, and the claims its validator already accepted for this request."""
+    guard = get_settings().guard
+    validator = guard.validator
+    return guard, get_claims(request) if getattr(request, _VALIDATOR, None) is validator else None
 
 
 def _keep(request: HttpRequest, validator: Validator, claims: Claims | None) -> Claims | None:
@@ -73,9 +77,32 @@ def _keep(request: HttpRequest, validator: Validator, claims: Claims | None) -> 
     return claims
 
 
-def _read(request: HttpRequest) -> tuple[str, str, Headers]:
-    """What the policy reads of a request: method, the URL the client used, the headers."""
-    return request.method or "", request.build_absolute_uri(), request.headers
+def _tls_certificate(request: HttpRequest) -> bytes | str | None:
+    """The certificate the server's own TLS layer saw: ``SSL_CLIENT_CERT`` (WSGI), or the ASGI ``tls`` extension."""
+    certificate = request.META.get("SSL_CLIENT_CERT")
+    if certificate:
+        return str(certificate)
+    scope = getattr(request, "scope", None)  # an ASGIRequest
+    if isinstance(scope, dict):
+        chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or ()
+        if chain and isinstance(chain[0], (str, bytes)):
+            return chain[0]  # the client's own certificate comes first
+    return None
+
+
+def _read(request: HttpRequest, guard: Guard) -> tuple[str, str, Headers, bytes | str | None]:
+    """What the policy reads of a request: method, the URL the client used, the headers, the certificate.
+
+    ``request.get_host()`` refuses a host outside ``ALLOWED_HOSTS`` with ``DisallowedHost``
+    (Django answers 400), as ``build_absolute_uri()`` did.
+    """
+    peer = request.META.get("REMOTE_ADDR")
+    header = request.headers.get
+    url = guard.url(
+        scheme=request.scheme or "http", host=request.get_host(), path=request.path, peer=peer, header=header
+    )
+    certificate = guard.certificate(tls=_tls_certificate(request), peer=peer, header=header)
+    return request.method or "", url, request.headers, certificate
 
 
 def validate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
@@ -84,18 +111,20 @@ def validate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
     Raises:
         AuthError: see :meth:`jwtguard.Validator.authenticate`.
     """
-    validator, claims = _known(request)
+    guard, claims = _known(request)
     if claims is None:
-        claims = validator.authenticate(*_read(request), optional=optional)
-    return _keep(request, validator, claims)
+        method, url, headers, certificate = _read(request, guard)
+        claims = guard.validator.authenticate(method, url, headers, certificate, optional=optional)
+    return _keep(request, guard.validator, claims)
 
 
 async def avalidate(request: HttpRequest, *, optional: bool = True) -> Claims | None:
     """Like :func:`validate`, without blocking the event loop."""
-    validator, claims = _known(request)
+    guard, claims = _known(request)
     if claims is None:
-        claims = await validator.aauthenticate(*_read(request), optional=optional)
-    return _keep(request, validator, claims)
+        method, url, headers, certificate = _read(request, guard)
+        claims = await guard.validator.aauthenticate(method, url, headers, certificate, optional=optional)
+    return _keep(request, guard.validator, claims)
 
 
 def make_user(claims: Claims) -> Any:

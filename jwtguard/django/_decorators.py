@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
@@ -18,7 +18,14 @@ __all__ = ["require_token"]
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def require_token(*scopes: str, any_of: bool = False) -> Callable[[View], View]:
+def require_token(
+    *scopes: str,
+    any_of: bool = False,
+    roles: Iterable[str] = (),
+    roles_any_of: bool = False,
+    acr_values: Iterable[str] = (),
+    max_age: float | None = None,
+) -> Callable[[View], View]:
     """Decorate a function view so it runs only for a valid token carrying every scope::
 
         @require_token("read:messages")
@@ -26,8 +33,12 @@ def require_token(*scopes: str, any_of: bool = False) -> Callable[[View], View]:
             return JsonResponse({"sub": request.auth["sub"]})
 
     With ``any_of=True`` one of the scopes suffices; without scopes, any valid
-    token passes. The requirement is built here, when the module is imported, so
-    a scope that is not an RFC 6749 scope-token fails then, not per request.
+    token passes. ``roles``: every one of these roles (``claims.roles``; one of
+    them with ``roles_any_of=True``), else 403. ``acr_values`` / ``max_age``:
+    RFC 9470 step-up — the token's ``acr`` must be one of ``acr_values`` and its
+    ``auth_time`` at most ``max_age`` seconds old, else 401
+    ``insufficient_user_authentication``. The :class:`~jwtguard.Requirement` is
+    built here, when the module is imported, so a bad value fails then, not per request.
 
     The view sees ``request.auth`` (the :class:`~jwtguard.Claims`) and
     ``request.user`` (from ``JWTGUARD["USER_FACTORY"]``, by default a
@@ -43,11 +54,14 @@ def require_token(*scopes: str, any_of: bool = False) -> Callable[[View], View]:
 
     Raises:
         TypeError: used without parentheses, or with a scope that is not a string.
-        ConfigurationError: a scope that is not a scope-token, or ``any_of`` without scopes.
+        ConfigurationError: a scope that is not a scope-token, ``any_of`` without scopes, an
+            empty role or acr value, a negative ``max_age``.
     """
     if not all(isinstance(scope, str) and scope for scope in scopes):
         raise TypeError("require_token takes scope strings: write @require_token() or @require_token('read:x')")
-    requirement = Requirement.of(scopes, any_of=any_of)
+    requirement = Requirement.of(
+        scopes, any_of=any_of, roles=roles, roles_any_of=roles_any_of, acr_values=acr_values, max_age=max_age
+    )
 
     def decorator(view: View) -> View:
         if iscoroutinefunction(view):

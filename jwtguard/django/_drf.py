@@ -1,4 +1,9 @@
-"""Django REST framework: ``JWTAuthentication``, ``TokenHasScope``, their exceptions and ``exception_handler``.
+"""Django REST framework: ``JWTAuthentication``, the permission classes, their exceptions, ``exception_handler``.
+
+The permission classes — :class:`TokenHasScope`, :class:`TokenHasRole`,
+:class:`TokenHasUserAuthentication` (RFC 9470 step-up) — each read their view's
+attributes into a :class:`~jwtguard.Requirement` that
+:meth:`jwtguard.Validator.authorize` decides.
 
 DRF renders its own ``{"detail": …}`` bodies; jwtguard makes sure the status
 and ``WWW-Authenticate`` are right. Three DRF habits shape this module:
@@ -18,6 +23,11 @@ and ``WWW-Authenticate`` are right. Three DRF habits shape this module:
   instance's ``handle_exception`` turn an ``AuthError`` into its DRF exception
   first: no setting needed. :func:`exception_handler` does the same for the
   rare request neither of them saw.
+* Without ``JWTAuthentication`` among a view's authenticators, DRF denies a
+  perfectly valid bearer token with "Authentication credentials were not
+  provided." and no hint why. The permission classes see that case (a
+  ``Bearer`` or ``DPoP`` request, no claims, no ``JWTAuthentication``) and
+  raise ``ImproperlyConfigured``: a programming error, shown in development.
 """
 
 from __future__ import annotations
@@ -51,7 +61,9 @@ __all__ = [
     "JWTAuthentication",
     "KeySetUnavailable",
     "TokenAuthenticationFailed",
+    "TokenHasRole",
     "TokenHasScope",
+    "TokenHasUserAuthentication",
     "TokenRequestInvalid",
     "TokenScopeDenied",
     "api_exception",
@@ -66,7 +78,9 @@ def _challenge(error: AuthError) -> str:
 
 
 class TokenAuthenticationFailed(AuthenticationFailed):
-    """401 ``invalid_token`` (a bare challenge for a missing token); ``auth_error`` is the jwtguard error.
+    """Every 401: ``invalid_token``, the DPoP errors, RFC 9470's ``insufficient_user_authentication``
+    (raised by :class:`TokenHasUserAuthentication` after authentication succeeded), a bare
+    challenge for a missing token; ``auth_error`` is the jwtguard error.
 
     ``status_code`` and ``auth_header`` are fixed by the error: DRF's writes of
     the first authenticator's challenge (or of a 403 when it has none) are
@@ -216,7 +230,57 @@ class JWTAuthentication(BaseAuthentication):
         return _challenge(MissingTokenError())
 
 
-class TokenHasScope(BasePermission):
+class _TokenPermission(BasePermission):
+    """What the permission classes share: the view answers ``AuthError``s, preflights pass,
+    the decision is :meth:`jwtguard.Validator.authorize`'s (so every refusal reaches the
+    validator's hooks), and a view that never validates bearer tokens is reported."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        answer_auth_errors(view)
+        if passes_preflight(request._request):
+            return True
+        requirement = self.get_requirement(request, view)
+        claims = request.auth if isinstance(request.auth, Claims) else None
+        if claims is None:
+            _check_authenticators(request, view, type(self).__name__)
+        try:
+            authorize(claims, requirement)
+        except MissingTokenError:
+            return False  # DRF answers, with the first authenticator's challenge
+        except AuthError as error:
+            raise api_exception(error) from None
+        return True
+
+    def get_requirement(self, request: Request, view: APIView) -> Requirement:
+        """The :class:`~jwtguard.Requirement` of this request (each subclass reads its view attributes)."""
+        raise NotImplementedError
+
+
+def _check_authenticators(request: Request, view: APIView, permission: str) -> None:
+    """Refuse, as a programming error, a bearer request to a view that cannot validate it.
+
+    Without ``JWTAuthentication`` among the view's authenticators no request can ever
+    carry jwtguard claims, so the permission would deny every token with DRF's
+    "Authentication credentials were not provided." and no hint why.
+
+    Raises:
+        ImproperlyConfigured: the request carries ``Bearer`` or ``DPoP`` credentials and
+            no authenticator of the view is a :class:`JWTAuthentication`.
+    """
+    scheme = request._request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")[0].lower()
+    if scheme not in ("bearer", "dpop"):
+        return
+    if any(isinstance(authenticator, JWTAuthentication) for authenticator in request.authenticators or ()):
+        return
+    raise ImproperlyConfigured(
+        f"{type(view).__name__} uses {permission}, but none of its authentication classes is "
+        "jwtguard.django.JWTAuthentication, so bearer tokens are never validated and every one is refused: "
+        "add it to the view's authentication_classes or to REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'] "
+        "(it reuses the claims JWTGuardMiddleware validated)"
+    )
+
+
+class TokenHasScope(_TokenPermission):
     """Allow requests whose token meets the view's ``required_scopes``.
 
     ``required_scopes`` is a list of scopes, every one needed (one of them with
@@ -231,20 +295,11 @@ class TokenHasScope(BasePermission):
     raises :class:`TokenScopeDenied` (403 ``insufficient_scope``), so in ``A | B``
     compositions put it last. CORS preflights are allowed (DRF answers
     ``OPTIONS`` with the view's metadata) unless ``PROTECT_PREFLIGHT``.
-    """
 
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        answer_auth_errors(view)
-        if passes_preflight(request._request):
-            return True
-        requirement = self.get_requirement(request, view)
-        try:
-            authorize(request.auth if isinstance(request.auth, Claims) else None, requirement)
-        except MissingTokenError:
-            return False  # DRF answers, with the first authenticator's challenge
-        except AuthError as error:
-            raise api_exception(error) from None
-        return True
+    Raises:
+        ImproperlyConfigured: the view has no ``required_scopes``; or a ``Bearer`` / ``DPoP``
+            request reaches a view none of whose authenticators is :class:`JWTAuthentication`.
+    """
 
     def get_requirement(self, request: Request, view: APIView) -> Requirement:
         """The :class:`~jwtguard.Requirement` of this request, from :meth:`get_required_scopes`.
@@ -256,7 +311,7 @@ class TokenHasScope(BasePermission):
         scopes = self.get_required_scopes(request, view)
         if isinstance(scopes, Requirement):
             return scopes
-        return _requirement(tuple(scopes), getattr(view, "required_scopes_any_of", False))
+        return _requirement(scopes=tuple(scopes), any_of=getattr(view, "required_scopes_any_of", False))
 
     def get_required_scopes(self, request: Request, view: APIView) -> Sequence[str] | Requirement:
         """Return ``view.required_scopes``; override for per-method scopes.
@@ -272,7 +327,77 @@ class TokenHasScope(BasePermission):
         return (scopes,) if isinstance(scopes, str) else tuple(scopes)
 
 
+class TokenHasRole(_TokenPermission):
+    """Allow requests whose token holds the view's ``required_roles`` (``claims.roles``).
+
+    Every role is needed; one of them with ``required_roles_any_of = True``. A
+    missing role raises :class:`TokenScopeDenied` (403 ``insufficient_scope``,
+    code ``insufficient_role``); an anonymous request is denied as by
+    :class:`TokenHasScope`. Override :meth:`get_required_roles` for roles per method.
+
+    Raises:
+        ImproperlyConfigured: the view has no ``required_roles``; or a bearer request
+            reaches a view that does not list :class:`JWTAuthentication`.
+        ConfigurationError: an empty role name (on the first request).
+    """
+
+    def get_requirement(self, request: Request, view: APIView) -> Requirement:
+        roles = tuple(self.get_required_roles(request, view))
+        return _requirement(roles=roles, roles_any_of=getattr(view, "required_roles_any_of", False))
+
+    def get_required_roles(self, request: Request, view: APIView) -> Sequence[str]:
+        """Return ``view.required_roles``.
+
+        Raises:
+            ImproperlyConfigured: the view has no ``required_roles``.
+        """
+        roles = getattr(view, "required_roles", None)
+        if roles is None:
+            raise ImproperlyConfigured(f"{type(view).__name__} needs required_roles to use TokenHasRole")
+        return (roles,) if isinstance(roles, str) else tuple(roles)
+
+
+class TokenHasUserAuthentication(_TokenPermission):
+    """RFC 9470 step-up: allow tokens whose user authenticated strongly and recently enough.
+
+    The view sets ``required_acr_values`` (the token's ``acr`` must be one of them)
+    and/or ``required_auth_max_age`` (its ``auth_time`` at most that many seconds
+    ago). Otherwise :class:`TokenAuthenticationFailed` answers 401 with
+    ``WWW-Authenticate: Bearer error="insufficient_user_authentication",
+    acr_values="…", max_age="…"``, which tells the client what to ask the
+    authorization server for; an anonymous request is denied as by :class:`TokenHasScope`.
+
+    Raises:
+        ImproperlyConfigured: the view sets neither attribute; or a bearer request
+            reaches a view that does not list :class:`JWTAuthentication`.
+        ConfigurationError: an empty acr value or a negative max age (on the first request).
+    """
+
+    def get_requirement(self, request: Request, view: APIView) -> Requirement:
+        acr_values = getattr(view, "required_acr_values", None)
+        max_age = getattr(view, "required_auth_max_age", None)
+        if acr_values is None and max_age is None:
+            raise ImproperlyConfigured(
+                f"{type(view).__name__} needs required_acr_values or required_auth_max_age "
+                "to use TokenHasUserAuthentication"
+            )
+        acr = (acr_values,) if isinstance(acr_values, str) else tuple(acr_values or ())
+        return _requirement(acr_values=acr, max_age=max_age)
+
+
+def _requirement(**values: Any) -> Requirement:
+    """Views declare a handful of requirements: each is checked and built once.
+
+    Raises:
+        ConfigurationError: a bad value (see :meth:`jwtguard.Requirement.of`).
+    """
+    try:
+        hash(tuple(values.values()))
+    except TypeError:
+        return Requirement.of(**values)  # refuses the value; nothing to cache
+    return _cached_requirement(**values)
+
+
 @functools.lru_cache(maxsize=256)
-def _requirement(scopes: tuple[str, ...], any_of: bool) -> Requirement:
-    """Views declare a handful of scope lists: each is checked and built once."""
-    return Requirement.of(scopes, any_of=any_of)
+def _cached_requirement(**values: Any) -> Requirement:
+    return Requirement.of(**values)

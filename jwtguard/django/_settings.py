@@ -135,6 +135,9 @@ def _resolve() -> JWTGuardSettings:
         optional_paths=optional,
         resource_metadata=metadata,
         protect_preflight=bool(adapter.get("PROTECT_PREFLIGHT", False)),
+        public_url=adapter.get("PUBLIC_URL"),
+        trusted_proxies=adapter.get("TRUSTED_PROXIES") or (),
+        client_cert_header=adapter.get("CLIENT_CERT_HEADER"),
     )
     return JWTGuardSettings(guard=guard, user_factory=factory, token_required=bool(adapter.get("TOKEN_REQUIRED", True)))
 
