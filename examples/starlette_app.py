@@ -1,5 +1,9 @@
 """A Starlette API protected by jwtguard: ``GET /messages`` needs ``read:messages``.
 
+Route-level requirements with :func:`jwtguard.starlette.requires`: ``GET /any-of``
+needs ``read:messages`` or ``admin``, ``GET /roles`` the role ``admin``, and
+``GET /step-up`` a multi-factor login (``acr`` ``mfa``) at most five minutes old.
+
     python examples/starlette_app.py
 
 starts a local token issuer and the API on http://127.0.0.1:8000 and prints a
@@ -19,6 +23,7 @@ from starlette.routing import Route
 
 import jwtguard
 from jwtguard.asgi import JWTGuardMiddleware, get_claims
+from jwtguard.starlette import requires
 from jwtguard.testing import LocalIssuer
 
 
@@ -28,11 +33,30 @@ def create_app(validator: jwtguard.Validator) -> Starlette:
         validator.require_scopes(claims, "read:messages")  # 403 insufficient_scope when missing
         return JSONResponse({"sub": claims["sub"], "messages": ["hello"]})
 
+    @requires("read:messages", "admin", any_of=True)  # 403 insufficient_scope, scope="read:messages admin"
+    async def any_of(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": request.user.identity})
+
+    @requires(roles=["admin"])  # 403 insufficient_scope (code insufficient_role)
+    async def roles(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": request.user.identity})
+
+    @requires(acr_values=["mfa"], max_age=300)  # 401 insufficient_user_authentication (RFC 9470)
+    def step_up(request: Request) -> JSONResponse:  # plain functions work too (Starlette's thread pool)
+        return JSONResponse({"sub": request.user.identity})
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    routes = [
+        Route("/messages", messages),
+        Route("/any-of", any_of),
+        Route("/roles", roles),
+        Route("/step-up", step_up),
+        Route("/health", health),
+    ]
     guard = Middleware(JWTGuardMiddleware, validator=validator, realm="api", exclude_paths=["/health"])
-    return Starlette(routes=[Route("/messages", messages), Route("/health", health)], middleware=[guard])
+    return Starlette(routes=routes, middleware=[guard])
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
 """Pure ASGI middleware: bearer-token protection for Starlette, FastAPI or any ASGI app.
 
 Theory of operation: for each ``http`` request (and ``websocket`` handshake when
-``protect_websockets=True``) the middleware reads every ``Authorization`` header
-from the raw scope, validates the token with ``await validator.avalidate(...)``
+``protect_websockets=True``) the middleware reads the request from the raw scope —
+its headers, the URL the client used and the TLS client certificate (ASGI TLS
+extension), both through the guard's :class:`~jwtguard._origin.Origin` policy —
+checks it with ``await validator.aauthenticate(...)``
 and leaves the :class:`~jwtguard.Claims` in ``scope["jwtguard.claims"]``,
 ``scope["auth"]`` and (as a :class:`TokenUser`) ``scope["user"]``, which is where
 Starlette's ``request.auth``, ``request.user`` and ``@requires(...)`` look.
@@ -20,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMappi
 from typing import Any, Protocol
 
 from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
+from ._origin import Header
 from .bearer import is_preflight
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
@@ -86,13 +89,54 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
     return claims
 
 
-def _url(scope: Scope) -> str:
-    """The request URL as the server saw it (scheme, host, path; no query)."""
-    host = next((bytes(v).decode("latin-1") for n, v in scope.get("headers", ()) if n == b"host"), None)
+def _header(scope: Scope) -> Header:
+    """Look a request header up by lower-case name (repeated ones joined with ``", "``, RFC 9110 §5.3)."""
+
+    def lookup(name: str) -> str | None:
+        values = []
+        for item in scope.get("headers", ()):
+            try:
+                found, value = _text(item[0]), _text(item[1])
+            except (TypeError, IndexError):
+                continue  # a broken server's odd header: never a 500 (Authorization is judged by the policy)
+            if found.lower() == name:
+                values.append(value)
+        return ", ".join(values) if values else None
+
+    return lookup
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("latin-1")  # ASGI header bytes are octets
+    raise TypeError("not a header")
+
+
+def _request_url(guard: Guard, scope: Scope, header: Header) -> str:
+    """The URL the client used (no query): the server's view, or what ``public_url``/trusted proxies say."""
+    host = header("host")
     if host is None:
         server = scope.get("server") or ("localhost", None)
         host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
-    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{_route_path(scope)}"
+    path = f"{scope.get('root_path', '')}{_route_path(scope)}"
+    return guard.url(scheme=str(scope.get("scheme", "http")), host=host, path=path, peer=_peer(scope), header=header)
+
+
+def _peer(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+def _tls_certificate(scope: Scope) -> str | None:
+    """The client certificate the server saw: ASGI TLS extension, first PEM of ``client_cert_chain``."""
+    tls = (scope.get("extensions") or {}).get("tls")
+    chain = tls.get("client_cert_chain") if isinstance(tls, Mapping) else None
+    if not chain or isinstance(chain, (str, bytes)):
+        return None
+    first = next(iter(chain), None)
+    return first if isinstance(first, str) and first else None
 
 
 def _is_preflight(scope: Scope) -> bool:
@@ -126,6 +170,15 @@ class JWTGuardMiddleware:
         protect_websockets: check websocket handshakes too; a failure denies the handshake
             with the HTTP error when the server supports it, else closes with code 1008.
         protect_preflight: challenge CORS preflight requests too (by default they pass through).
+        public_url: the scheme, host and base path clients use (``"https://api.example.com"``): the
+            URL a DPoP proof must name, when a proxy in front changes it.
+        trusted_proxies: addresses or networks of proxies whose ``Forwarded`` / ``X-Forwarded-*``
+            (and ``client_cert_header``) headers are believed; from any other peer they are ignored.
+        client_cert_header: the header a trusted TLS-terminating proxy puts the client certificate
+            in (``"Client-Cert"``, RFC 9440, or nginx's ``"X-SSL-Client-Cert"``); needs ``trusted_proxies``.
+
+    Raises:
+        ConfigurationError: a bad option (validator, paths, ``public_url``, ``trusted_proxies`` …).
     """
 
     def __init__(
@@ -139,6 +192,9 @@ class JWTGuardMiddleware:
         resource_metadata: ProtectedResourceMetadata | None = None,
         protect_websockets: bool = False,
         protect_preflight: bool = False,
+        public_url: str | None = None,
+        trusted_proxies: Iterable[str] = (),
+        client_cert_header: str | None = None,
     ) -> None:
         self.app = app
         self.guard = Guard(
@@ -149,6 +205,9 @@ class JWTGuardMiddleware:
             optional_paths=optional_paths,
             resource_metadata=resource_metadata,
             protect_preflight=protect_preflight,
+            public_url=public_url,
+            trusted_proxies=trusted_proxies,
+            client_cert_header=client_cert_header,
         )
         self.validator = self.guard.validator
         self.protect_websockets = protect_websockets
@@ -184,12 +243,17 @@ class JWTGuardMiddleware:
         try:
             claims = None
             if route is not Route.ANONYMOUS:
-                claims = await self.guard.aauthenticate(str(method), _url(scope), scope.get("headers", ()), route)
+                header = _header(scope)
+                url = _request_url(self.guard, scope, header)
+                certificate = self.guard.certificate(tls=_tls_certificate(scope), peer=_peer(scope), header=header)
+                headers = scope.get("headers", ())
+                claims = await self.guard.aauthenticate(str(method), url, headers, route, certificate)
+            # Route-level checks (jwtguard.starlette.requires) authorize with this validator.
+            scope[VALIDATOR_KEY] = self.validator
             if claims is None:
                 _set_anonymous(scope)
             else:
                 scope[CLAIMS_KEY] = scope["auth"] = claims
-                scope[VALIDATOR_KEY] = self.validator
                 scope["user"] = TokenUser(claims)
             await self.app(scope, receive, guarded_send)
         except AuthError as exc:

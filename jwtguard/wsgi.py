@@ -1,10 +1,13 @@
 """Plain WSGI middleware (PEP 3333): bearer-token protection for Flask, Django or any WSGI app.
 
-Theory of operation: for each request the middleware reads ``HTTP_AUTHORIZATION``,
-validates the token with ``validator.validate(...)`` and leaves the
+Theory of operation: for each request the middleware reads ``HTTP_AUTHORIZATION``
+and ``HTTP_DPOP``, the URL the client used and the TLS client certificate
+(``SSL_CLIENT_CERT``), both through the guard's :class:`~jwtguard._origin.Origin`
+policy, checks them with ``validator.authenticate(...)`` and leaves the
 :class:`~jwtguard.Claims` in ``environ["jwtguard.claims"]`` (``None`` when the
-request was let in without a token). An :class:`~jwtguard.AuthError`, raised here or
-by the wrapped app when it is called, is answered by
+request was let in without a token) and the validator in
+``environ["jwtguard.validator"]``. An :class:`~jwtguard.AuthError`, raised here
+or by the wrapped app when it is called, is answered by
 :func:`jwtguard.responses.error_response`. Nothing here imports a web framework.
 """
 
@@ -16,7 +19,8 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from ._guard import CLAIMS_KEY, Guard, Route
+from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
+from ._origin import Header
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
@@ -43,16 +47,46 @@ def get_claims(environ: Environ) -> Claims:
 
 
 def _headers(environ: Environ) -> list[tuple[str, Any]]:
-    # The server has joined repeated headers with "," (PEP 3333); the policy splits a second token.
-    header = environ.get("HTTP_AUTHORIZATION")
-    return [] if header is None else [("authorization", header)]
+    # The server has joined repeated headers with "," (PEP 3333); the policy splits a second token,
+    # and a second DPoP proof (a JWT has no commas) is a second header (RFC 9449 §4.3: exactly one).
+    headers: list[tuple[str, Any]] = []
+    if "HTTP_AUTHORIZATION" in environ:
+        headers.append(("authorization", environ["HTTP_AUTHORIZATION"]))
+    proofs = environ.get("HTTP_DPOP")
+    if isinstance(proofs, str):
+        headers.extend(("dpop", proof.strip()) for proof in proofs.split(","))
+    elif proofs is not None:
+        headers.append(("dpop", proofs))  # not text: the policy refuses it as malformed, never a 500
+    return headers
 
 
-def _url(environ: Environ) -> str:
-    """The request URL as the server saw it (PEP 3333 "URL reconstruction"), without the query."""
-    scheme = environ.get("wsgi.url_scheme", "http")
-    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
-    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+def _header(environ: Environ) -> Header:
+    """Look a request header up by lower-case name (``HTTP_<NAME>``, as PEP 3333 names them)."""
+
+    def lookup(name: str) -> str | None:
+        value = environ.get("HTTP_" + name.upper().replace("-", "_"))
+        return value if isinstance(value, str) else None
+
+    return lookup
+
+
+def _request_url(guard: Guard, environ: Environ, header: Header) -> str:
+    """The URL the client used (PEP 3333 "URL reconstruction", no query), through the guard's policy."""
+    scheme = str(environ.get("wsgi.url_scheme", "http"))
+    host = header("host") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}"
+    return guard.url(scheme=scheme, host=host, path=path, peer=_peer(environ), header=header)
+
+
+def _peer(environ: Environ) -> str | None:
+    peer = environ.get("REMOTE_ADDR")
+    return peer if isinstance(peer, str) and peer else None
+
+
+def _tls_certificate(environ: Environ) -> str | None:
+    """The client certificate the server saw: ``SSL_CLIENT_CERT`` (PEM; mod_ssl, werkzeug's server)."""
+    certificate = environ.get("SSL_CLIENT_CERT")
+    return certificate if isinstance(certificate, str) and certificate.strip() else None
 
 
 class JWTGuardMiddleware:
@@ -69,6 +103,15 @@ class JWTGuardMiddleware:
         resource_metadata: RFC 9728 metadata, served (GET) at its ``path`` and named in challenges.
         protect_preflight: challenge CORS preflight requests too (by default they pass through:
             browsers never send credentials on them).
+        public_url: the scheme, host and base path clients use (``"https://api.example.com"``): the
+            URL a DPoP proof must name, when a proxy in front changes it.
+        trusted_proxies: addresses or networks of proxies whose ``Forwarded`` / ``X-Forwarded-*``
+            (and ``client_cert_header``) headers are believed; from any other peer they are ignored.
+        client_cert_header: the header a trusted TLS-terminating proxy puts the client certificate
+            in (``"Client-Cert"``, RFC 9440, or nginx's ``"X-SSL-Client-Cert"``); needs ``trusted_proxies``.
+
+    Raises:
+        ConfigurationError: a bad option (validator, paths, ``public_url``, ``trusted_proxies`` …).
     """
 
     def __init__(
@@ -81,6 +124,9 @@ class JWTGuardMiddleware:
         optional_paths: Iterable[str] = (),
         resource_metadata: ProtectedResourceMetadata | None = None,
         protect_preflight: bool = False,
+        public_url: str | None = None,
+        trusted_proxies: Iterable[str] = (),
+        client_cert_header: str | None = None,
     ) -> None:
         self.app = app
         self.guard = Guard(
@@ -91,6 +137,9 @@ class JWTGuardMiddleware:
             optional_paths=optional_paths,
             resource_metadata=resource_metadata,
             protect_preflight=protect_preflight,
+            public_url=public_url,
+            trusted_proxies=trusted_proxies,
+            client_cert_header=client_cert_header,
         )
         self.validator = self.guard.validator
 
@@ -105,8 +154,12 @@ class JWTGuardMiddleware:
         try:
             claims = None
             if route is not Route.ANONYMOUS:
-                claims = self.guard.authenticate(str(method), _url(environ), _headers(environ), route)
+                header = _header(environ)
+                url = _request_url(self.guard, environ, header)
+                certificate = self.guard.certificate(tls=_tls_certificate(environ), peer=_peer(environ), header=header)
+                claims = self.guard.authenticate(str(method), url, _headers(environ), route, certificate)
             environ[CLAIMS_KEY] = claims
+            environ[VALIDATOR_KEY] = self.validator  # for the app's own validator.authorize(...)
         except AuthError as error:
             return self._deny(start_response, error, method)
         return self._call_app(environ, start_response)

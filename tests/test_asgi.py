@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
 import pytest
 import uvicorn
 from conftest import load_example
-from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Scenario, bearer, bearer_half, client_for, run_scenario
+from scenarios import (
+    BARE_CHALLENGE,
+    POLICY_SCENARIOS,
+    REALM,
+    SCENARIOS,
+    SCOPE,
+    PolicyScenario,
+    Scenario,
+    bearer,
+    bearer_half,
+    client_for,
+    run_policy_scenario,
+    run_scenario,
+)
 from starlette.applications import Starlette
 from starlette.authentication import requires
 from starlette.exceptions import StarletteDeprecationWarning
@@ -26,7 +41,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 import jwtguard
 from jwtguard.asgi import CLAIMS_KEY, JWTGuardMiddleware, get_claims
 from jwtguard.resource_metadata import ProtectedResourceMetadata
-from jwtguard.testing import LocalIssuer
+from jwtguard.testing import DPoPKey, LocalIssuer, certificate_thumbprint
 
 with warnings.catch_warnings():
     # Starlette >= 1.x prefers httpx2 for its test client and warns when it runs on httpx.
@@ -40,6 +55,13 @@ example = load_example("starlette_app")
 def test_scenario(scenario: Scenario, issuer: LocalIssuer, request: pytest.FixtureRequest) -> None:
     validator = request.getfixturevalue("down_validator" if scenario.keys_down else "validator")
     run_scenario(scenario, client_for(TestClient(example.create_app(validator))), issuer)
+
+
+@pytest.mark.parametrize("scenario", POLICY_SCENARIOS, ids=lambda s: s.name)
+def test_policy_scenario(scenario: PolicyScenario, issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    """DPoP through the middleware; /any-of, /roles and /step-up through jwtguard.starlette.requires."""
+    client = client_for(TestClient(example.create_app(validator)))
+    run_policy_scenario(scenario, client, issuer, base_url="http://testserver")
 
 
 # -- a small app for the sharp tests ---------------------------------------------------------------
@@ -442,3 +464,126 @@ def test_real_server(served: str, issuer: LocalIssuer) -> None:
         assert denied.status_code == 401
         assert denied.headers["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
         assert denied.json()["error"] == "invalid_token"
+
+
+# -- the URL the client used and its certificate -----------------------------------------------------
+
+
+def dpop_headers(issuer: LocalIssuer, url: str) -> list[tuple[bytes, bytes]]:
+    """A DPoP-bound token and its proof for ``GET url``, as raw ASGI headers."""
+    key = DPoPKey.generate(clock=issuer.clock)
+    token = issuer.token(sub="user-42", cnf=key.cnf)
+    return [(b"authorization", f"DPoP {token}".encode()), (b"dpop", key.proof("GET", url, token).encode())]
+
+
+def bearer_raw(token: str) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Bearer {token}".encode())]
+
+
+def refused_with(response: tuple[int, Any, bytes], error: str) -> bool:
+    status, headers, _ = response
+    return status == 401 and f'error="{error}"'.encode() in headers[b"www-authenticate"]
+
+
+def test_the_url_is_scheme_host_root_path_and_path(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    guard = JWTGuardMiddleware(PlainTextResponse("open"), validator=validator)
+    scope = {"scheme": "https", "root_path": "/api", "path": "/api/messages", "server": ("10.1.2.3", 8000)}
+    host = [(b"host", b"api.example.test")]
+    ok = asgi_call(guard, headers=host + dpop_headers(issuer, "https://api.example.test/api/messages"), **scope)
+    assert ok[0] == 200
+    without_root = asgi_call(guard, headers=host + dpop_headers(issuer, "https://api.example.test/messages"), **scope)
+    assert refused_with(without_root, "invalid_dpop_proof")
+    # No Host header: the server's address names the host.
+    assert asgi_call(guard, headers=dpop_headers(issuer, "https://10.1.2.3:8000/api/messages"), **scope)[0] == 200
+
+
+def test_public_url_names_the_url_behind_a_proxy(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    guard = JWTGuardMiddleware(PlainTextResponse("open"), validator=validator, public_url="https://api.example.com/")
+    internal = {"scheme": "http", "path": "/messages", "client": ("10.0.0.5", 4711)}
+    host = [(b"host", b"internal:8000")]
+    assert (
+        asgi_call(guard, headers=host + dpop_headers(issuer, "https://api.example.com/messages"), **internal)[0] == 200
+    )
+    seen_inside = asgi_call(guard, headers=host + dpop_headers(issuer, "http://internal:8000/messages"), **internal)
+    assert refused_with(seen_inside, "invalid_dpop_proof")
+
+
+def test_forwarded_headers_only_from_trusted_proxies(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    guard = JWTGuardMiddleware(PlainTextResponse("open"), validator=validator, trusted_proxies=["10.0.0.0/8"])
+    forwarded = [
+        (b"host", b"internal:8000"),
+        (b"x-forwarded-proto", b"https"),
+        (b"x-forwarded-host", b"api.example.com"),
+    ]
+    public = "https://api.example.com/"
+    proxy, stranger = ("10.0.0.5", 4711), ("203.0.113.9", 4711)
+    assert asgi_call(guard, headers=forwarded + dpop_headers(issuer, public), client=proxy, scheme="http")[0] == 200
+    spoofed = asgi_call(guard, headers=forwarded + dpop_headers(issuer, public), client=stranger, scheme="http")
+    assert refused_with(spoofed, "invalid_dpop_proof")
+    rfc7239 = [(b"host", b"internal:8000"), (b"forwarded", b'for=1.2.3.4;proto=https;host="api.example.com"')]
+    assert asgi_call(guard, headers=rfc7239 + dpop_headers(issuer, public), client=proxy, scheme="http")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from test_mtls_e2e import TestCA
+
+    ca = TestCA(tmp_path_factory.mktemp("asgi-pki"))
+    return ca, ca.issue("alice"), ca.issue("mallory")
+
+
+def test_the_certificate_comes_from_the_tls_extension(
+    validator: jwtguard.Validator, issuer: LocalIssuer, certificates: Any
+) -> None:
+    ca, alice, mallory = certificates
+    guard = JWTGuardMiddleware(PlainTextResponse("open"), validator=validator)
+    token = issuer.token(cnf={"x5t#S256": certificate_thumbprint(alice.certificate)})
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+
+    def tls(*chain: str) -> dict[str, Any]:
+        return {"extensions": {"tls": {"server_cert": None, "client_cert_chain": list(chain)}}}
+
+    assert asgi_call(guard, headers=headers, **tls(alice.pem, ca.ca.pem))[0] == 200  # the first is the client's
+    assert refused_with(asgi_call(guard, headers=headers, **tls(mallory.pem, alice.pem)), "invalid_token")
+    assert refused_with(asgi_call(guard, headers=headers, **tls()), "invalid_token")  # none sent
+    assert refused_with(asgi_call(guard, headers=headers), "invalid_token")  # not a TLS connection
+    assert asgi_call(guard, headers=bearer_raw(issuer.token()), **tls(mallory.pem))[0] == 200  # unbound: any
+
+
+def test_the_certificate_from_a_trusted_proxys_header(
+    validator: jwtguard.Validator, issuer: LocalIssuer, certificates: Any
+) -> None:
+    _, alice, mallory = certificates
+    guard = JWTGuardMiddleware(
+        PlainTextResponse("open"), validator=validator, trusted_proxies=["10.0.0.5"], client_cert_header="Client-Cert"
+    )
+    token = issuer.token(cnf={"x5t#S256": certificate_thumbprint(alice.certificate)})
+    rfc9440 = [*bearer_raw(token), (b"client-cert", b":" + base64.b64encode(alice.der) + b":")]
+    proxy, stranger = ("10.0.0.5", 1), ("203.0.113.9", 1)
+    assert asgi_call(guard, headers=rfc9440, client=proxy)[0] == 200
+    assert refused_with(asgi_call(guard, headers=rfc9440, client=stranger), "invalid_token")  # header ignored
+    # The server's own TLS certificate wins over any header.
+    mallory_tls = {"extensions": {"tls": {"client_cert_chain": [mallory.pem]}}}
+    assert refused_with(asgi_call(guard, headers=rfc9440, client=proxy, **mallory_tls), "invalid_token")
+    nginx = JWTGuardMiddleware(
+        PlainTextResponse("open"),
+        validator=validator,
+        trusted_proxies=["10.0.0.5"],
+        client_cert_header="X-SSL-Client-Cert",
+    )
+    escaped = [*bearer_raw(token), (b"x-ssl-client-cert", quote(alice.pem).encode())]
+    assert asgi_call(nginx, headers=escaped, client=proxy)[0] == 200
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"public_url": "api.example.com"},
+        {"public_url": "https://api.example.com/?x=1"},
+        {"trusted_proxies": ["not-an-address"]},
+        {"client_cert_header": "Client-Cert"},  # without trusted_proxies: anyone could send it
+    ],
+)
+def test_bad_origin_options_fail_at_construction(validator: jwtguard.Validator, options: dict[str, Any]) -> None:
+    with pytest.raises(jwtguard.ConfigurationError, match="JWTGuardMiddleware"):
+        JWTGuardMiddleware(PlainTextResponse("open"), validator=validator, **options)
