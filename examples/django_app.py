@@ -1,8 +1,16 @@
 """A Django + Django REST framework API protected by jwtguard, in one file.
 
-    GET /messages         DRF view: a token with read:messages (TokenHasScope)
-    GET /plain/messages   plain Django view: the same, with @require_token
-    GET /health           public
+    GET  /messages         DRF view: a token with read:messages (TokenHasScope)
+    GET  /plain/messages   plain Django view: the same, with @require_token
+    GET  /admin            DRF view: a token with the role admin (TokenHasRole)
+    POST /transfers        DRF view: write:transfers, and a user who logged in with MFA in the
+                           last 5 minutes (TokenHasUserAuthentication: RFC 9470 step-up)
+    POST /plain/transfers  plain Django view: the same, with @require_token(..., acr_values=, max_age=)
+    GET  /health           public
+
+Bearer tokens and DPoP-bound tokens (with their proofs) are both accepted. Behind a
+TLS-terminating proxy, set ``JWTGUARD["PUBLIC_URL"]`` (or ``TRUSTED_PROXIES``) so DPoP
+proofs are checked against the URL clients call.
 
 Run it against a local issuer (keys and tokens on 127.0.0.1, no account needed):
 
@@ -54,7 +62,12 @@ from rest_framework.request import Request  # noqa: E402
 from rest_framework.response import Response  # noqa: E402
 from rest_framework.views import APIView  # noqa: E402
 
-from jwtguard.django import TokenHasScope, require_token  # noqa: E402
+from jwtguard.django import (  # noqa: E402
+    TokenHasRole,
+    TokenHasScope,
+    TokenHasUserAuthentication,
+    require_token,
+)
 
 
 class MessageView(APIView):
@@ -71,6 +84,29 @@ def plain_messages(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"sub": request.auth["sub"]})
 
 
+class AdminView(APIView):
+    permission_classes = (TokenHasRole,)
+    required_roles = ("admin",)
+
+    def get(self, request: Request) -> Response:
+        return Response({"sub": request.auth["sub"], "roles": sorted(request.auth.roles)})
+
+
+class TransferView(APIView):
+    permission_classes = (TokenHasScope, TokenHasUserAuthentication)
+    required_scopes = ("write:transfers",)
+    required_acr_values = ("mfa",)
+    required_auth_max_age = 300
+
+    def post(self, request: Request) -> Response:
+        return Response({"by": request.auth["sub"]}, status=201)
+
+
+@require_token("write:transfers", acr_values=["mfa"], max_age=300)
+def plain_transfer(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"by": request.auth["sub"]}, status=201)
+
+
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
@@ -81,6 +117,9 @@ urls = types.ModuleType(f"{__name__}.urls")
 urls.urlpatterns = [
     path("messages", MessageView.as_view()),
     path("plain/messages", plain_messages),
+    path("admin", AdminView.as_view()),
+    path("transfers", TransferView.as_view()),
+    path("plain/transfers", plain_transfer),
     path("health", health),
 ]
 sys.modules[urls.__name__] = urls

@@ -1509,3 +1509,47 @@ def test_a_subclass_of_jwtauthentication_counts(issuer: LocalIssuer, validator: 
     with guard(validator):
         response = APIClient().get("/drf/hint/mapped", headers=bearer(token))
     assert response.json() == {"sub": "m"}
+
+
+class RequirementStepUpView(DRFMessages):
+    required_scopes = Requirement.of([SCOPE], roles=["teller"], acr_values=["mfa"], max_age=300)  # type: ignore[assignment]
+
+
+urls.urlpatterns += [path("drf/requirement/step-up", RequirementStepUpView.as_view())]  # type: ignore[attr-defined]
+
+
+def test_token_has_scope_takes_a_whole_requirement(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    now = int(issuer.clock())
+
+    def get(**claims: Any) -> HttpResponse:
+        token = issuer.token(scope=SCOPE, sub="t", **claims)
+        return APIClient().get("/drf/requirement/step-up", headers=bearer(token))
+
+    with guard(validator):
+        ok = get(roles=["teller"], acr="mfa", auth_time=now)
+        no_role = get(acr="mfa", auth_time=now)
+        weak = get(roles=["teller"], acr="pwd", auth_time=now)
+    assert ok.json() == {"sub": "t"}
+    assert no_role.status_code == 403
+    assert weak.status_code == 401
+    assert 'error="insufficient_user_authentication"' in weak.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize("path", ["/transfers", "/plain/transfers"])
+def test_the_example_shows_step_up(path: str, issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    now = int(issuer.clock())
+    client = APIClient() if path == "/transfers" else Client()
+    with guard(validator):
+        strong = client.post(path, headers=bearer(issuer.token(scope="write:transfers", acr="mfa", auth_time=now)))
+        weak = client.post(path, headers=bearer(issuer.token(scope="write:transfers", acr="pwd", auth_time=now)))
+    assert strong.status_code == 201
+    assert weak.status_code == 401
+    assert 'acr_values="mfa", max_age="300"' in weak.headers["WWW-Authenticate"]
+
+
+def test_the_example_shows_roles(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    with guard(validator):
+        admin = APIClient().get("/admin", headers=bearer(issuer.token(sub="a", roles=["admin"])))
+        reader = APIClient().get("/admin", headers=bearer(issuer.token(roles=["reader"])))
+    assert admin.json() == {"sub": "a", "roles": ["admin"]}
+    assert reader.status_code == 403

@@ -634,3 +634,16 @@ def test_a_bad_requirement_is_a_configuration_error_when_decorating(
         guard.require(**options)
     with pytest.raises(jwtguard.ConfigurationError):
         guard.optional(**options)
+
+
+def test_the_example_shows_roles_and_step_up(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    client = example.create_app(validator).test_client()
+    now = int(issuer.clock())
+    admin = client.get("/admin", headers=bearer(issuer.token(sub="a", roles=["admin"])))
+    assert admin.json == {"sub": "a", "roles": ["admin"]}
+    assert client.get("/admin", headers=bearer(issuer.token(roles=["reader"]))).status_code == 403
+    strong = bearer(issuer.token(scope="write:transfers", sub="t", acr="mfa", auth_time=now))
+    assert client.post("/transfers", headers=strong).status_code == 201
+    weak = client.post("/transfers", headers=bearer(issuer.token(scope="write:transfers", acr="pwd", auth_time=now)))
+    assert weak.status_code == 401
+    assert 'acr_values="mfa", max_age="300"' in weak.headers["WWW-Authenticate"]
