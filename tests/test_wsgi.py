@@ -2,35 +2,62 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from conftest import load_example
-from scenarios import BARE_CHALLENGE, REALM, SCENARIOS, SCOPE, Result, Scenario, bearer, bearer_half, run_scenario
+from scenarios import (
+    BARE_CHALLENGE,
+    POLICY_SCENARIOS,
+    REALM,
+    SCENARIOS,
+    SCOPE,
+    PolicyScenario,
+    Result,
+    Scenario,
+    bearer,
+    bearer_half,
+    run_policy_scenario,
+    run_scenario,
+)
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 import jwtguard
 from jwtguard.resource_metadata import ProtectedResourceMetadata
-from jwtguard.testing import LocalIssuer
+from jwtguard.testing import DPoPKey, LocalIssuer, certificate_thumbprint
 from jwtguard.wsgi import CLAIMS_KEY, JWTGuardMiddleware, get_claims
+
+#: The policy table's routes, each a requirement checked by the view (the middleware answers a refusal).
+REQUIREMENTS = {
+    "/any-of": jwtguard.Requirement.of([SCOPE, "admin"], any_of=True),
+    "/roles": jwtguard.Requirement.of(roles=["admin"]),
+    "/step-up": jwtguard.Requirement.of(acr_values=["mfa"], max_age=300),
+}
 
 
 def plain_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    """A framework-free API: ``/messages`` needs ``read:messages``; every other path echoes what it saw."""
+    """A framework-free API: ``/messages`` needs ``read:messages``, the policy table's routes their
+    requirement; every other path echoes what it saw."""
     if environ["REQUEST_METHOD"] == "OPTIONS":
         start_response("204 No Content", [])
         return []
-    if environ["PATH_INFO"] == "/messages":
+    path = environ["PATH_INFO"]
+    if path == "/messages":
         claims = get_claims(environ)
         if SCOPE not in claims.scopes:
             raise jwtguard.InsufficientScopeError([SCOPE])  # rendered by the middleware
         payload: dict[str, Any] = {"sub": claims["sub"]}
+    elif path in REQUIREMENTS:
+        validator: jwtguard.Validator = environ["jwtguard.validator"]  # the middleware's
+        payload = {"sub": validator.authorize(environ[CLAIMS_KEY], REQUIREMENTS[path])["sub"]}
     else:
         claims = environ.get(CLAIMS_KEY)
         payload = {"path": environ["PATH_INFO"], "claims": None if claims is None else claims.subject}
@@ -64,6 +91,14 @@ def test_plain_wsgi_app_passes_the_shared_table(
 ) -> None:
     client = werkzeug_client(protect(pick(scenario, validator, down_validator)))
     run_scenario(scenario, client, issuer)
+
+
+@pytest.mark.parametrize("scenario", POLICY_SCENARIOS, ids=lambda s: s.name)
+def test_plain_wsgi_app_passes_the_policy_table(
+    scenario: PolicyScenario, issuer: LocalIssuer, validator: jwtguard.Validator
+) -> None:
+    """DPoP through the middleware (werkzeug's client calls http://localhost); the rest in the views."""
+    run_policy_scenario(scenario, werkzeug_client(protect(validator)), issuer, base_url="http://localhost")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
@@ -243,3 +278,117 @@ def test_under_a_real_wsgi_server(served: str, issuer: LocalIssuer) -> None:
         assert json.loads(twice.read())["error_description"] == "The token was sent more than once"
     finally:
         connection.close()
+
+
+# -- the URL the client used and its certificate -----------------------------------------------------
+
+
+def dpop(issuer: LocalIssuer, url: str, proofs: int = 1) -> dict[str, str]:
+    """A DPoP-bound token and ``proofs`` proofs for ``GET url``, joined as a server joins repeated headers."""
+    key = DPoPKey.generate(clock=issuer.clock)
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf=key.cnf)
+    return {"Authorization": f"DPoP {token}", "DPoP": ",".join(key.proof("GET", url, token) for _ in range(proofs))}
+
+
+def refused(response: Any, error: str) -> bool:
+    return response.status_code == 401 and f'error="{error}"' in response.headers["WWW-Authenticate"]
+
+
+def test_the_url_is_scheme_host_script_name_and_path(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    client = Client(protect(validator))
+    mounted = "https://api.example.test/api"  # SCRIPT_NAME /api, PATH_INFO /messages
+    ok = client.get("/messages", base_url=mounted, headers=dpop(issuer, "https://api.example.test/api/messages"))
+    assert ok.status_code == 200
+    assert refused(
+        client.get("/messages", base_url=mounted, headers=dpop(issuer, mounted + "/x")), "invalid_dpop_proof"
+    )
+    # Without a Host header, SERVER_NAME and SERVER_PORT name the host (PEP 3333).
+    environ = {"HTTP_HOST": "", "SERVER_NAME": "10.1.2.3", "SERVER_PORT": "8000"}
+    direct = client.get("/messages", headers=dpop(issuer, "http://10.1.2.3:8000/messages"), environ_overrides=environ)
+    assert direct.status_code == 200
+
+
+def test_a_second_dpop_proof_is_refused(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    response = Client(protect(validator)).get("/messages", headers=dpop(issuer, "http://localhost/messages", proofs=2))
+    assert refused(response, "invalid_dpop_proof")  # RFC 9449 §4.3: exactly one DPoP header
+
+
+def test_public_url_and_trusted_proxies(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    public = "https://api.example.com/messages"
+    behind = Client(protect(validator, public_url="https://api.example.com"))
+    assert behind.get("/messages", headers=dpop(issuer, public)).status_code == 200
+    assert refused(behind.get("/messages", headers=dpop(issuer, "http://localhost/messages")), "invalid_dpop_proof")
+    proxied = Client(protect(validator, trusted_proxies=["10.0.0.0/8"]))
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com"}
+    from_proxy = {"REMOTE_ADDR": "10.0.0.5"}
+    ok = proxied.get("/messages", headers={**forwarded, **dpop(issuer, public)}, environ_overrides=from_proxy)
+    assert ok.status_code == 200
+    stranger = {"REMOTE_ADDR": "203.0.113.9"}
+    spoofed = proxied.get("/messages", headers={**forwarded, **dpop(issuer, public)}, environ_overrides=stranger)
+    assert refused(spoofed, "invalid_dpop_proof")
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from test_mtls_e2e import TestCA
+
+    ca = TestCA(tmp_path_factory.mktemp("wsgi-pki"))
+    return ca.issue("alice"), ca.issue("mallory")
+
+
+def test_the_certificate_comes_from_ssl_client_cert(
+    issuer: LocalIssuer, validator: jwtguard.Validator, certificates: Any
+) -> None:
+    alice, mallory = certificates
+    client = Client(protect(validator))
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf={"x5t#S256": certificate_thumbprint(alice.certificate)})
+    headers = bearer(token)
+    assert client.get("/messages", headers=headers, environ_overrides={"SSL_CLIENT_CERT": alice.pem}).status_code == 200
+    assert refused(
+        client.get("/messages", headers=headers, environ_overrides={"SSL_CLIENT_CERT": mallory.pem}), "invalid_token"
+    )
+    assert refused(client.get("/messages", headers=headers), "invalid_token")  # no certificate
+    unbound = bearer(issuer.token(scope=SCOPE, sub="user-42"))
+    assert (
+        client.get("/messages", headers=unbound, environ_overrides={"SSL_CLIENT_CERT": mallory.pem}).status_code == 200
+    )
+
+
+def test_the_certificate_from_a_trusted_proxys_header(
+    issuer: LocalIssuer, validator: jwtguard.Validator, certificates: Any
+) -> None:
+    alice, mallory = certificates
+    token = issuer.token(scope=SCOPE, sub="user-42", cnf={"x5t#S256": certificate_thumbprint(alice.certificate)})
+    rfc9440 = Client(protect(validator, trusted_proxies=["10.0.0.5"], client_cert_header="Client-Cert"))
+    sent = [*bearer(token), ("Client-Cert", ":" + base64.b64encode(alice.der).decode() + ":")]
+    assert rfc9440.get("/messages", headers=sent, environ_overrides={"REMOTE_ADDR": "10.0.0.5"}).status_code == 200
+    stranger = rfc9440.get("/messages", headers=sent, environ_overrides={"REMOTE_ADDR": "203.0.113.9"})
+    assert refused(stranger, "invalid_token")  # the header is ignored from anyone else
+    own_tls = {"REMOTE_ADDR": "10.0.0.5", "SSL_CLIENT_CERT": mallory.pem}  # the server's own certificate wins
+    assert refused(rfc9440.get("/messages", headers=sent, environ_overrides=own_tls), "invalid_token")
+    nginx = Client(protect(validator, trusted_proxies=["10.0.0.5"], client_cert_header="X-SSL-Client-Cert"))
+    escaped = [*bearer(token), ("X-SSL-Client-Cert", quote(alice.pem))]
+    assert nginx.get("/messages", headers=escaped, environ_overrides={"REMOTE_ADDR": "10.0.0.5"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"public_url": "/relative"}, {"trusted_proxies": ["nope"]}, {"client_cert_header": "Client-Cert"}],
+)
+def test_bad_origin_options_fail_at_construction(validator: jwtguard.Validator, options: dict[str, Any]) -> None:
+    with pytest.raises(jwtguard.ConfigurationError, match="JWTGuardMiddleware"):
+        protect(validator, **options)
+
+
+def test_the_validator_is_left_in_the_environ(issuer: LocalIssuer, validator: jwtguard.Validator) -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        seen.append(environ["jwtguard.validator"])
+        start_response("204 No Content", [])
+        return []
+
+    client = Client(JWTGuardMiddleware(app, validator=validator, exclude_paths=["/health"]))
+    client.get("/", headers=bearer(issuer.token()))
+    client.get("/health")
+    assert seen == [validator, validator]
