@@ -401,8 +401,8 @@ def _dpop(section: dict[str, Any]) -> list[str]:
         f"access token's {section['token_alg']} signature is not checked again), median of {section['rounds']} "
         f"interleaved rounds of {section['calls']} calls (interquartile range; ratios and differences paired "
         "within each round). The bearer request sends one token again and again; the DPoP request sends a "
-        "bound token (`cnf.jkt`) with a new proof every call, as a client does, the proofs made before each "
-        "timed pass.",
+        "bound token (`cnf.jkt`) with a new proof every call, as a client does; each round's proofs are made "
+        "before its timed passes.",
         "",
         *_table(("request", "µs per `authenticate()`", "× bearer"), rows),
         f"A DPoP-bound request costs {_us(section['added_us'])} µs more than a bearer one; "
