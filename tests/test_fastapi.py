@@ -66,6 +66,30 @@ def test_openapi_shows_the_bearer_scheme_and_scopes(validator: jwtguard.Validato
     assert "security" not in schema["paths"]["/health"]["get"]
 
 
+def test_the_example_with_swagger_ui_authorization(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
+    with TestClient(example.create_app(validator, swagger_client_id="test-client")) as client:  # runs the lifespan
+        schema = client.get("/openapi.json").json()
+        docs = client.get("/docs")
+        reports = client.get("/reports", headers=auth(issuer, "admin"))
+        me = client.get("/me", headers=auth(issuer))
+        no_reports = client.get("/reports", headers=auth(issuer))
+    assert schema["components"]["securitySchemes"]["OAuth2"] == {
+        "type": "oauth2",
+        "flows": {"clientCredentials": {"tokenUrl": issuer.token_endpoint, "scopes": example.SCOPES}},
+    }
+    assert schema["paths"]["/messages"]["get"]["security"] == [{"JWTBearer": [SCOPE]}, {"OAuth2": [SCOPE]}]
+    assert schema["paths"]["/reports"]["get"]["security"] == [
+        {"JWTBearer": ["read:reports", "admin"]},
+        {"OAuth2": ["read:reports", "admin"]},
+    ]
+    assert docs.status_code == 200
+    assert '"clientId": "test-client"' in docs.text
+    assert reports.json() == {"sub": "user-42", "reports": []}
+    assert me.json() == {"sub": "user-42", "scope": SCOPE}
+    assert no_reports.status_code == 403
+    assert 'scope="read:reports admin"' in no_reports.headers["www-authenticate"]
+
+
 def make_app(validator: jwtguard.Validator, **options: Any) -> FastAPI:
     app = FastAPI()
     install_error_handler(app, realm=REALM)
