@@ -4,10 +4,11 @@ Theory of operation: for each ``http`` request (and ``websocket`` handshake when
 ``protect_websockets=True``) the middleware reads the request from the raw scope —
 its headers, the URL the client used and the TLS client certificate (ASGI TLS
 extension), both through the guard's :class:`~jwtguard._origin.Origin` policy —
-checks it with ``await validator.aauthenticate(...)``
-and leaves the :class:`~jwtguard.Claims` in ``scope["jwtguard.claims"]``,
-``scope["auth"]`` and (as a :class:`TokenUser`) ``scope["user"]``, which is where
-Starlette's ``request.auth``, ``request.user`` and ``@requires(...)`` look.
+checks it with ``await validator.aauthenticate(...)`` and leaves the
+:class:`~jwtguard.Claims` in ``scope["jwtguard.claims"]``, ``scope["auth"]`` and
+(as a :class:`TokenUser`) ``scope["user"]``, which is where Starlette's
+``request.auth``, ``request.user`` and ``@requires(...)`` look, and the validator
+in ``scope["jwtguard.validator"]`` for :func:`jwtguard.starlette.requires`.
 Lifespan scopes, and websockets unless asked for, pass through untouched. An
 :class:`~jwtguard.AuthError`, raised here or by the endpoint before the response
 starts, is answered by :func:`jwtguard.responses.error_response`; a 500 the app

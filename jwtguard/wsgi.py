@@ -94,7 +94,7 @@ class JWTGuardMiddleware:
 
     Args:
         app: any WSGI application (``flask_app.wsgi_app``, Django's WSGI handler …).
-        validator: the :class:`~jwtguard.Validator` to check tokens with (``validate``).
+        validator: the :class:`~jwtguard.Validator` to check requests with (``authenticate``).
         realm: the ``realm`` of ``WWW-Authenticate`` challenges.
         exclude_paths: paths served without any check (``"/health"``; ``"/docs/*"`` for a subtree).
             Matched against ``PATH_INFO``, the path below the app's mount point.

@@ -76,6 +76,11 @@ async def starlettes_own(request: Request) -> JSONResponse:
     return JSONResponse({"sub": request.user.identity})
 
 
+@authentication.requires("authenticated")
+async def starlettes_authenticated(request: Request) -> JSONResponse:
+    return JSONResponse({"sub": request.user.identity})
+
+
 @requires()
 async def any_token(request: Request) -> JSONResponse:
     return JSONResponse({"sub": request.user.identity})
@@ -95,6 +100,7 @@ ROUTES = [
     Route("/step-up", step_up),
     Route("/messages", Messages),
     Route("/starlette", starlettes_own),
+    Route("/starlette-authenticated", starlettes_authenticated),
     Route("/any", any_token),
     Route("/public", any_token),
     WebSocketRoute("/ws", echo),
@@ -148,7 +154,9 @@ def test_refusals_carry_the_challenge(validator: jwtguard.Validator, issuer: Loc
     assert fresh.status_code == 200
 
 
-def test_anonymous_requests_get_a_401_where_starlettes_own_gives_a_bare_403(validator: jwtguard.Validator) -> None:
+def test_anonymous_requests_get_a_401_where_starlettes_own_gives_a_bare_403(
+    validator: jwtguard.Validator, issuer: LocalIssuer
+) -> None:
     client = make_client(validator)
     ours = client.get("/read")  # an optional path: the middleware lets the anonymous request in
     assert ours.status_code == 401
@@ -158,6 +166,9 @@ def test_anonymous_requests_get_a_401_where_starlettes_own_gives_a_bare_403(vali
     theirs = client.get("/starlette")
     assert theirs.status_code == 403
     assert "www-authenticate" not in theirs.headers
+    assert client.get("/starlette", headers=auth(issuer, scope="other")).status_code == 403
+    # "authenticated" is a scope Starlette's own backends add; a token does not carry it.
+    assert client.get("/starlette-authenticated", headers=auth(issuer, scope=SCOPE)).status_code == 403
 
 
 def test_a_websocket_endpoint(validator: jwtguard.Validator, issuer: LocalIssuer) -> None:
