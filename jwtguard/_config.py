@@ -10,13 +10,17 @@ value; a built one is frozen.
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from . import _http
 from ._checks import ClaimPredicate, as_number
 from ._dpop import DEFAULT_DPOP_ALGORITHMS
+from ._keys import MAX_KEYS
 from ._options import media_type, seconds, strings
 from .claims import DEFAULT_ROLE_CLAIMS, is_scope_token
 from .errors import ConfigurationError
@@ -93,9 +97,16 @@ class Options:
     cache_max_age: float = 600.0
     unknown_kid_cooldown: float = 30.0
     max_stale: float = 86400.0
+    cache_max_age_bounds: Sequence[float] = (60.0, 86400.0)
     timeout: float = 5.0
     max_response_size: int = 1024 * 1024
+    max_keys: int = MAX_KEYS
     allow_insecure_http: bool = False
+    proxy: str | None = None
+    trust_env_proxies: bool = False
+    ca_bundle: str | os.PathLike[str] | ssl.SSLContext | None = field(default=None, repr=False)
+    fetch_headers: Mapping[str, str] | None = field(default=None, repr=False)
+    fetch: _http.Fetch | None = field(default=None, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     timer: Callable[[], float] = field(default=time.monotonic, repr=False)
     hooks: Hooks | None = field(default=None, repr=False)
@@ -209,6 +220,26 @@ def _timeout(o: Options) -> float:
     return value
 
 
+def _max_age_bounds(o: Options) -> tuple[float, float]:
+    value, what = o.cache_max_age_bounds, "cache_max_age_bounds"
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ConfigurationError(f"{what} must be two numbers of seconds: (low, high)")
+    try:
+        low, high = (float(v) if isinstance(v, str) else v for v in value)
+    except ValueError:
+        raise ConfigurationError(f"{what} must be two numbers of seconds: (low, high)") from None
+    low, high = seconds(low, what) or 0.0, seconds(high, what) or 0.0
+    if low > high:
+        raise ConfigurationError(f"{what}: the low bound must not exceed the high one")
+    return low, high
+
+
+def _fetch(o: Options) -> _http.Fetch | None:
+    if o.fetch is not None and (o.proxy is not None or o.trust_env_proxies is True or o.ca_bundle is not None):
+        raise ConfigurationError("fetch replaces the built-in transport: give it the proxy and CA bundle instead")
+    return _http.check_fetch(o.fetch)
+
+
 _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "issuer": _issuers,
     "audience": lambda o: frozenset(strings(o.audience, "audience")),
@@ -226,6 +257,13 @@ _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "max_response_size": lambda o: _integer(o.max_response_size, "max_response_size (bytes)", 1),
     "timeout": _timeout,
     "allow_insecure_http": _flag("allow_insecure_http"),
+    "cache_max_age_bounds": _max_age_bounds,
+    "max_keys": lambda o: _integer(o.max_keys, "max_keys", 1),
+    "proxy": lambda o: _http.check_proxy(o.proxy),
+    "trust_env_proxies": _flag("trust_env_proxies"),
+    "ca_bundle": lambda o: _http.tls_context(o.ca_bundle),
+    "fetch_headers": lambda o: _http.check_headers(o.fetch_headers),
+    "fetch": _fetch,
     "clock": lambda o: _function(o.clock, "clock"),
     "timer": lambda o: _function(o.timer, "timer"),
     "hooks": _hooks,

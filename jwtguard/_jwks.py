@@ -8,11 +8,15 @@ How a fetch runs: the first caller that needs one starts it in a thread of its
 own; every other caller, thread or asyncio task, waits on the same future
 (single flight, so one issuer never has more than one fetch running, and a
 slow issuer never delays another's). Sync callers block on it, async callers
-await it without blocking the event loop. The fetch itself is bounded by the
-timeout (a watchdog closes its socket), and so is every wait: a hung endpoint
-costs a request at most the timeout plus a small margin, and is recorded as a
-failure. After ``os.fork()`` the child starts with fresh locks and no fetch
-under way.
+await it without blocking the event loop. A refresh of keys that are still
+usable (refresh ahead, or stale keys) runs the same way, but nobody waits for
+it: the request that started it is answered from the cached keys at once. The
+fetch itself is bounded by the timeout (a watchdog closes its socket), and so
+is every wait: a hung endpoint costs a request at most the timeout plus a
+small margin, and is recorded as a failure; a fetch still running long after
+its timeout (an application's ``fetch`` function that hangs) is abandoned, so
+a new one may start. After ``os.fork()`` the child starts with fresh locks and
+no fetch under way.
 """
 
 from __future__ import annotations
@@ -24,14 +28,14 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 
 from . import _http
 from ._algorithms import AlgorithmSpec
 from ._discovery import discovery_flow
 from ._keycache import CachePolicy, KeyCache, Refresh
-from ._keys import Key, KeySet
+from ._keys import MAX_KEYS, Key, KeySet
 from ._status import KeySetStatus
 from .errors import AuthError
 from .hooks import Hooks, call_safely
@@ -59,6 +63,7 @@ class RemoteKeySource:
             cache measures (freshness, cooldown, back-off, ``Retry-After``) uses it,
             so a wall-clock step (NTP) never freezes or hastens refetches.
         hooks: told about each fetch (:meth:`~jwtguard.hooks.Hooks.on_key_set_fetch`).
+        max_keys: how many keys of a fetched set are read (the rest are counted, and logged once).
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class RemoteKeySource:
         settings: _http.HttpSettings,
         timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
+        max_keys: int = MAX_KEYS,
     ) -> None:
         self.issuer = issuer
         self._algorithms = tuple(algorithms)
@@ -82,19 +88,24 @@ class RemoteKeySource:
         self._cache = KeyCache(policy)
         self._lock = threading.Lock()
         self._inflight: Future[None] | None = None
+        self._inflight_since = 0.0  # time.monotonic() when the fetch under way started
+        self._max_keys = max_keys
+        self._dropped = 0  # keys beyond max_keys in the last fetched set
         _SOURCES.add(self)
         #: How many fetches of the key set (and discovery document) were started.
         self.fetch_count = 0
 
     # -- the fetch itself (runs in the worker pool) --------------------------------
 
-    def _fetch(self) -> KeySet:
+    def _fetch(self) -> tuple[KeySet, float | None]:
+        """The key set, and the max age its response announced (``None``: none)."""
         flow = discovery_flow(self.issuer, self._jwks_uri or self._discovered_uri, self._settings)
         deadline = time.monotonic() + self._settings.timeout
         url = next(flow)
+        headers: Mapping[str, str] = {}
         while True:
             try:
-                document = _http.get_json(url, self._settings, deadline)
+                document, headers = _http.fetch_json(url, self._settings, deadline)
             except _http.FetchError as exc:
                 if url == self._discovered_uri:
                     self._discovered_uri = None  # rediscover next time
@@ -106,19 +117,19 @@ class RemoteKeySource:
                 document, uri = done.value
                 break
         try:
-            keys = KeySet(document, self._algorithms)
+            keys = KeySet(document, self._algorithms, max_keys=self._max_keys)
         except ValueError:
             raise _http.FetchError("invalid_jwks") from None
         if not len(keys):
             raise _http.FetchError("no_usable_keys")
         if self._jwks_uri is None:
             self._discovered_uri = uri
-        return keys
+        return keys, _http.max_age_of(headers)  # the last response's headers: the key set's
 
     def _run_fetch(self, future: Future[None]) -> None:
         started = time.monotonic()
         try:
-            keys = self._fetch()
+            keys, max_age = self._fetch()
         except Exception as exc:  # a fetch failure is an outage, whatever its cause
             reason = exc.reason if isinstance(exc, _http.FetchError) else "internal_error"
             logger.warning("jwtguard: fetching the key set of %s failed: %s", self.issuer, reason)
@@ -129,9 +140,17 @@ class RemoteKeySource:
                     self._inflight = None
         else:
             logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
+            if keys.dropped and not self._dropped:  # once, not at every refresh
+                logger.warning(
+                    "jwtguard: the key set of %s holds %d keys beyond max_keys=%d; they are ignored",
+                    self.issuer,
+                    keys.dropped,
+                    self._max_keys,
+                )
+            self._dropped = keys.dropped
             self._notify(ok=True, reason=None, started=started)
             with self._lock:
-                self._cache.succeeded(keys, self._timer())
+                self._cache.succeeded(keys, self._timer(), max_age)
                 if self._inflight is future:
                     self._inflight = None
         future.set_result(None)
@@ -144,24 +163,42 @@ class RemoteKeySource:
     # -- single flight ------------------------------------------------------------
 
     def _plan(self, kid: str | None, spec: AlgorithmSpec) -> Key | Future[None]:
-        try:  # the fast path: fresh keys, no lock
-            step = self._cache.plan(kid, spec, self._timer())
+        try:  # the fast path: cached keys, no lock
+            now = self._timer()
+            step = self._cache.plan(kid, spec, now)
             if isinstance(step, Key):
+                if self._inflight is None and self._cache.ahead(now) is not None:
+                    self._refresh_ahead()
                 return step
         except AuthError:
             pass  # decided again below: a fetch under way may still bring the key
         with self._lock:
             now = self._timer()
-            step = self._cache.plan(kid, spec, now, fetching=self._inflight is not None)
+            step = self._cache.plan(kid, spec, now, fetching=self._fetching())
             if isinstance(step, Key):
                 return step
             return self._start_or_join(step, now)
+
+    def _refresh_ahead(self) -> None:
+        """Start a background refresh if one is still due; nobody waits for it."""
+        with self._lock:
+            now = self._timer()
+            due = self._cache.ahead(now, fetching=self._fetching())
+            if due is not None:
+                self._start_or_join(due, now)
+
+    def _fetching(self) -> bool:
+        """Whether a fetch is under way. Call with the lock held."""
+        if self._inflight is not None and time.monotonic() - self._inflight_since > 2 * self._wait:
+            self._expire(self._inflight)  # hung far beyond its timeout: abandon it
+        return self._inflight is not None
 
     def _start_or_join(self, step: Refresh, now: float) -> Future[None]:
         """Return the fetch under way, or start one. Call with the lock held."""
         if self._inflight is None:
             self._cache.started(step, now)
             self._inflight = Future()
+            self._inflight_since = time.monotonic()
             self.fetch_count += 1
             name = "jwtguard-fetch"
             threading.Thread(target=self._run_fetch, args=(self._inflight,), name=name, daemon=True).start()
@@ -169,10 +206,14 @@ class RemoteKeySource:
 
     def _timed_out(self, future: Future[None]) -> None:
         with self._lock:
-            if self._inflight is future:
-                logger.warning("jwtguard: fetching the key set of %s timed out", self.issuer)
-                self._cache.failed("timeout", self._timer())
-                self._inflight = None
+            self._expire(future)
+
+    def _expire(self, future: Future[None]) -> None:
+        """Record ``future`` as timed out, if it is still the fetch under way. Call with the lock held."""
+        if self._inflight is future:
+            logger.warning("jwtguard: fetching the key set of %s timed out", self.issuer)
+            self._cache.failed("timeout", self._timer())
+            self._inflight = None
 
     def _settle(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         return self._cache.settle(kid, spec, self._timer())
@@ -217,6 +258,7 @@ class RemoteKeySource:
     def refresh(self) -> KeySetStatus:
         """Fetch the key set now (for warming up at start-up) and return the status."""
         with self._lock:
+            self._fetching()
             future = self._start_or_join(Refresh("expired"), self._timer())
         self._wait_sync(future)
         return self.status()
@@ -224,6 +266,7 @@ class RemoteKeySource:
     async def arefresh(self) -> KeySetStatus:
         """Like :meth:`refresh`, without blocking the event loop."""
         with self._lock:
+            self._fetching()
             future = self._start_or_join(Refresh("expired"), self._timer())
         await self._wait_async(future)
         return self.status()
@@ -240,8 +283,8 @@ class RemoteKeySource:
         count = 0 if cache.keys is None else len(cache.keys)
         usable = cache.keys is not None and cache._usable(now)
         source = self._jwks_uri or self._discovered_uri or self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        stale = age is None or age >= cache.policy.max_age
-        return KeySetStatus(self.issuer, source, usable, count, age, stale, cache.last_error)
+        stale = age is None or age >= cache.max_age
+        return KeySetStatus(self.issuer, source, usable, count, age, stale, cache.last_error, self._dropped)
 
 
 def _after_fork_in_child() -> None:

@@ -35,7 +35,8 @@ __all__ = ["Key", "KeySet"]
 
 logger = logging.getLogger("jwtguard")
 
-#: More keys than any real issuer publishes; the rest of a larger set is ignored.
+#: The default of ``max_keys``: more keys than any real issuer publishes; the rest of a larger set is
+#: ignored (and counted in :attr:`KeySet.dropped`).
 MAX_KEYS = 100
 MIN_RSA_BITS = 2048
 _EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521", "secp256k1": "secp256k1"}
@@ -153,19 +154,30 @@ class KeySet:
         algorithms: the allowed algorithm names; keys no allowed algorithm can
             use are dropped.
         symmetric_ok: keep ``oct`` keys (only for trusted, local configuration).
+        max_keys: how many entries of ``keys`` are read; the rest are ignored
+            and counted in :attr:`dropped` (parsing each key costs time).
 
     Raises:
         ValueError: the document is not a JWKS object.
     """
 
-    __slots__ = ("_by_kid", "_ids", "_keys")
+    __slots__ = ("_by_kid", "_ids", "_keys", "dropped")
 
-    def __init__(self, jwks: Mapping[str, Any], algorithms: Iterable[str], *, symmetric_ok: bool = False) -> None:
+    def __init__(
+        self,
+        jwks: Mapping[str, Any],
+        algorithms: Iterable[str],
+        *,
+        symmetric_ok: bool = False,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
         keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
         if not isinstance(keys, list):
             raise ValueError("a JWKS must be an object with a 'keys' list")
         allowed = {name: SPECS[name] for name in algorithms}
-        loaded = (_load(jwk, allowed, symmetric_ok) for jwk in keys[:MAX_KEYS] if isinstance(jwk, Mapping))
+        #: How many entries past ``max_keys`` were ignored unread.
+        self.dropped = max(0, len(keys) - max_keys)
+        loaded = (_load(jwk, allowed, symmetric_ok) for jwk in keys[:max_keys] if isinstance(jwk, Mapping))
         self._keys: tuple[Key, ...] = tuple(key for key in loaded if key is not None)
         by_kid: dict[str | None, list[Key]] = {}
         for key in self._keys:

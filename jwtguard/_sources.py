@@ -6,6 +6,7 @@ A static ``jwks=`` becomes a :class:`StaticKeySource` (no network); otherwise a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -13,12 +14,14 @@ from . import _http
 from ._algorithms import AlgorithmSpec
 from ._jwks import RemoteKeySource
 from ._keycache import CachePolicy
-from ._keys import Key, KeySet
+from ._keys import MAX_KEYS, Key, KeySet
 from ._status import KeySetStatus
 from .errors import ConfigurationError
 from .hooks import Hooks
 
 __all__ = ["KeySource", "StaticKeySource", "build_sources", "static_source"]
+
+logger = logging.getLogger("jwtguard")
 
 
 class KeySource(Protocol):
@@ -55,16 +58,22 @@ class StaticKeySource:
         return self.status()
 
     def status(self) -> KeySetStatus:
-        return KeySetStatus(self.issuer, "static", bool(len(self._keys)), len(self._keys), None, False, None)
+        count = len(self._keys)
+        return KeySetStatus(self.issuer, "static", bool(count), count, None, False, None, self._keys.dropped)
 
 
-def static_source(issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
+def static_source(
+    issuer: str, jwks: Mapping[str, Any], algorithms: Sequence[str], max_keys: int = MAX_KEYS
+) -> StaticKeySource:
     """Build a :class:`StaticKeySource`; HMAC keys are allowed here (trusted configuration).
 
     Raises:
         ValueError: ``jwks`` is not a JWKS document.
     """
-    return StaticKeySource(issuer, KeySet(jwks, algorithms, symmetric_ok=True))
+    keys = KeySet(jwks, algorithms, symmetric_ok=True, max_keys=max_keys)
+    if keys.dropped:
+        logger.warning("jwtguard: jwks holds %d keys beyond max_keys=%d; they are ignored", keys.dropped, max_keys)
+    return StaticKeySource(issuer, keys)
 
 
 def build_sources(
@@ -77,6 +86,7 @@ def build_sources(
     settings: _http.HttpSettings,
     timer: Callable[[], float],
     hooks: Hooks | None,
+    max_keys: int = MAX_KEYS,
 ) -> dict[str, KeySource]:
     """The key source of each configured issuer.
 
@@ -99,7 +109,7 @@ def build_sources(
                 raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
             source = shared.get(id(document))
             if source is None:
-                source = shared[id(document)] = _static(issuer, document, algorithms)
+                source = shared[id(document)] = _static(issuer, document, algorithms, max_keys)
         else:
             uri = jwks_uri.get(issuer) if isinstance(jwks_uri, Mapping) else jwks_uri
             if uri is None and isinstance(jwks_uri, Mapping):
@@ -111,7 +121,14 @@ def build_sources(
             source = shared.get(uri) if uri is not None else None
             if source is None:
                 source = RemoteKeySource(
-                    issuer, algorithms, jwks_uri=uri, policy=policy, settings=settings, timer=timer, hooks=hooks
+                    issuer,
+                    algorithms,
+                    jwks_uri=uri,
+                    policy=policy,
+                    settings=settings,
+                    timer=timer,
+                    hooks=hooks,
+                    max_keys=max_keys,
                 )
                 if uri is not None:
                     shared[uri] = source
@@ -119,9 +136,9 @@ def build_sources(
     return sources
 
 
-def _static(issuer: str, document: Mapping[str, Any], algorithms: Sequence[str]) -> StaticKeySource:
+def _static(issuer: str, document: Mapping[str, Any], algorithms: Sequence[str], max_keys: int) -> StaticKeySource:
     try:
-        source = static_source(issuer, document, algorithms)
+        source = static_source(issuer, document, algorithms, max_keys)
     except (ValueError, TypeError) as exc:
         raise ConfigurationError(f"jwks: {exc}") from None
     if not source.status().loaded:

@@ -19,6 +19,7 @@ class KeySetStatus:
         age: seconds since the last successful fetch (``None``: never, or static).
         stale: whether the keys are older than the cache's max age.
         last_error: the reason the last fetch failed, if the last fetch failed.
+        dropped_keys: how many keys the set published beyond ``max_keys`` (ignored).
     """
 
     issuer: str
@@ -28,3 +29,4 @@ class KeySetStatus:
     age: float | None
     stale: bool
     last_error: str | None
+    dropped_keys: int = 0

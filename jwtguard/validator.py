@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import ssl
 import time
 from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import replace
@@ -24,8 +25,9 @@ from ._config import (
     Options,
 )
 from ._dpop import DEFAULT_DPOP_ALGORITHMS
+from ._http import Fetch
 from ._keycache import CachePolicy
-from ._keys import Key
+from ._keys import MAX_KEYS, Key
 from ._options import media_type, number
 from ._request import Headers
 from ._sources import KeySource, build_sources
@@ -74,12 +76,26 @@ class Validator:
         token_cache_size: how many validated tokens to remember (0: none). A
             repeated token is answered from memory only while a full validation
             would accept it (see :mod:`jwtguard._token_cache`).
-        cache_max_age: seconds fetched keys stay fresh.
+        cache_max_age: seconds fetched keys stay fresh when the key-set response
+            has no ``Cache-Control: max-age``.
+        cache_max_age_bounds: ``(low, high)``: the range a ``Cache-Control: max-age``
+            announced by the key-set response is clamped to (default 60 s to 24 h).
         unknown_kid_cooldown: minimum seconds between refetches caused by unknown ``kid``\\ s.
         max_stale: seconds past ``cache_max_age`` that keys keep serving while fetches fail.
         timeout: seconds a key-set fetch may take, in all.
         max_response_size: largest discovery or JWKS response, in bytes.
+        max_keys: how many keys of a key set are read; the rest are ignored, counted
+            in :attr:`KeySetStatus.dropped_keys <jwtguard.KeySetStatus.dropped_keys>` and logged once.
         allow_insecure_http: allow plain ``http://`` to non-loopback hosts (unsafe).
+        proxy: an ``http://host:port`` proxy for discovery and key-set fetches
+            (``https://`` URLs go through it in a ``CONNECT`` tunnel).
+        trust_env_proxies: use ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` from the
+            environment (ignored by default; ``proxy`` wins over them).
+        ca_bundle: the CA certificates to trust for fetches, replacing the system
+            store: a PEM file or directory, or an ``ssl.SSLContext`` that verifies.
+        fetch_headers: extra headers sent with every discovery and key-set request.
+        fetch: replaces the built-in HTTP client: ``fetch(url, headers, timeout, max_bytes)``
+            returns ``(status, headers, body)`` for one GET, following no redirect.
         clock: returns the current time in seconds since the epoch (token dates:
             ``exp``, ``nbf``, ``iat``).
         timer: a monotonic clock in seconds, for the durations the key-set cache
@@ -124,9 +140,16 @@ class Validator:
         cache_max_age: float = 600.0,
         unknown_kid_cooldown: float = 30.0,
         max_stale: float = 86400.0,
+        cache_max_age_bounds: Sequence[float] = (60.0, 86400.0),
         timeout: float = 5.0,
         max_response_size: int = 1024 * 1024,
+        max_keys: int = MAX_KEYS,
         allow_insecure_http: bool = False,
+        proxy: str | None = None,
+        trust_env_proxies: bool = False,
+        ca_bundle: str | os.PathLike[str] | ssl.SSLContext | None = None,
+        fetch_headers: Mapping[str, str] | None = None,
+        fetch: Fetch | None = None,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
@@ -176,14 +199,8 @@ class Validator:
             clock=options.clock,
         )
         self._token_types = cast(frozenset[str | None], options.token_types)
-        settings = _http.HttpSettings(
-            timeout=options.timeout,
-            max_bytes=options.max_response_size,
-            allow_insecure_http=options.allow_insecure_http,
-        )
-        policy = CachePolicy(
-            max_age=options.cache_max_age, cooldown=options.unknown_kid_cooldown, max_stale=options.max_stale
-        )
+        settings = _http.HttpSettings.from_options(options)
+        policy = CachePolicy.from_options(options)
         self._sources: dict[str, KeySource] = build_sources(
             cast(tuple[str, ...], options.issuer),
             jwks=options.jwks,
@@ -193,6 +210,7 @@ class Validator:
             settings=settings,
             timer=options.timer,
             hooks=options.hooks,
+            max_keys=options.max_keys,
         )
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import socket
@@ -13,6 +14,7 @@ import warnings
 
 import pytest
 from fake_clock import FakeClock
+from waiting import wait_until
 
 import jwtguard
 from jwtguard._discovery import discovery_flow
@@ -75,6 +77,8 @@ def test_a_retired_key_is_rejected_once_the_cache_refreshes(own_issuer: LocalIss
     own_issuer.retire(old_kid)
     validator.validate(old_token)  # still cached
     clock.advance(600)
+    validator.validate(old_token)  # keys past their max age answer at once, and refresh in the background
+    assert wait_until(lambda: refreshed(validator))
     assert expect_error(validator, old_token).code == "unknown_key"
 
 
@@ -199,12 +203,25 @@ def test_a_hanging_endpoint_costs_at_most_the_timeout(own_issuer: LocalIssuer) -
     assert time.monotonic() - started < 0.2
 
 
+def refreshed(validator: jwtguard.Validator) -> bool:
+    """Whether the key set was fetched at the timer's present reading (a fake timer stands still)."""
+    (status,) = validator.key_set_status()
+    return status.age == 0
+
+
+def failed(validator: jwtguard.Validator) -> bool:
+    (status,) = validator.key_set_status()
+    return status.last_error is not None
+
+
 def test_good_keys_survive_a_failed_refresh(own_issuer: LocalIssuer, clock: FakeClock) -> None:
     validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, max_stale=3600)
     validator.validate(own_issuer.token())
     own_issuer.server.route(JWKS, lambda request: Response(500, "down"))
     clock.advance(600)
-    validator.validate(own_issuer.token())  # refresh failed: the last good keys answer
+    validator.validate(own_issuer.token())  # answered by the last good keys; the refresh fails behind it
+    assert wait_until(lambda: failed(validator))
+    validator.validate(own_issuer.token())
     (status,) = validator.key_set_status()
     assert status.loaded
     assert status.stale
@@ -417,5 +434,184 @@ def test_a_forward_wall_clock_step_does_not_age_the_keys(own_issuer: LocalIssuer
     validator.validate(own_issuer.token())  # a token minted at the new wall time, keys still fresh
     assert own_issuer.jwks_fetches == 1
     timer.advance(600)
-    validator.validate(own_issuer.token())
+    validator.validate(own_issuer.token())  # past the max age on the timer: a refresh starts
+    assert wait_until(lambda: refreshed(validator))
     assert own_issuer.jwks_fetches == 2
+
+
+# -- freshness: the max age the response announces, refresh ahead, stale while revalidating ----------
+
+
+def held_jwks(issuer: LocalIssuer) -> tuple[threading.Event, threading.Event]:
+    """Make the JWKS endpoint block until the test releases it; return (entered, release)."""
+    entered, release = threading.Event(), threading.Event()
+
+    def handler(request: Request) -> Response:
+        entered.set()
+        release.wait(10)
+        return Response(200, issuer.jwks())
+
+    issuer.server.route(JWKS, handler)
+    return entered, release
+
+
+def test_refresh_ahead_answers_every_request_from_the_cache(own_issuer: LocalIssuer) -> None:
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer)
+    token = own_issuer.token()
+    validator.validate(token)
+    entered, release = held_jwks(own_issuer)
+    timer.advance(480)  # 80 % of the 600 s max age
+    try:
+        for _ in range(50):  # each answered while the refresh is held: none of them waited for it
+            assert validator.validate(token)["sub"] == "user-123"
+
+        async def many() -> list[jwtguard.Claims]:
+            return await asyncio.gather(*(validator.avalidate(token) for _ in range(50)))
+
+        assert len(asyncio.run(many())) == 50
+        assert entered.wait(5)
+        assert own_issuer.jwks_fetches == 2  # one background refresh for all of them
+        assert not refreshed(validator)
+    finally:
+        release.set()
+    assert wait_until(lambda: refreshed(validator))
+    assert own_issuer.jwks_fetches == 2
+
+
+@pytest.mark.parametrize("past", [480, 600, 600 + 86400])
+def test_requests_never_wait_for_the_refresh_of_usable_keys(own_issuer: LocalIssuer, past: float) -> None:
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer, timeout=30)
+    token = own_issuer.token()
+    validator.validate(token)
+    entered, release = held_jwks(own_issuer)
+    timer.advance(past)
+    try:
+        started = time.monotonic()
+        validator.validate(token)
+        assert entered.wait(5)
+        validator.validate(token)
+        assert time.monotonic() - started < 5  # far below the 30 s the held endpoint could make a waiter wait
+        assert own_issuer.jwks_fetches == 2
+    finally:
+        release.set()
+    assert wait_until(lambda: refreshed(validator))
+
+
+def test_a_failed_refresh_ahead_keeps_the_old_keys(own_issuer: LocalIssuer) -> None:
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer, token_cache_size=0)
+    token = own_issuer.token()
+    validator.validate(token)
+    own_issuer.server.route(JWKS, lambda request: Response(503, "down"))
+    timer.advance(480)
+    validator.validate(token)
+    assert wait_until(lambda: failed(validator))
+    (status,) = validator.key_set_status()
+    assert (status.loaded, status.stale, status.last_error) == (True, False, "http_status")
+    validator.validate(token)
+    timer.advance(4)
+    validator.validate(token)  # within the retry interval: no new attempt
+    assert own_issuer.jwks_fetches == 2
+    own_issuer.server.route(JWKS, lambda request: Response(200, own_issuer.jwks()))
+    timer.advance(1)
+    validator.validate(token)  # the interval is over: one more background attempt, which succeeds
+    assert wait_until(lambda: refreshed(validator))
+    assert own_issuer.jwks_fetches == 3
+    assert validator.key_set_status()[0].last_error is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "bounds", "max_age"),
+    [
+        ({}, None, 600),
+        ({"Cache-Control": "public, max-age=3600"}, None, 3600),
+        ({"Cache-Control": "max-age=3600", "Age": "600"}, None, 3000),
+        ({"Cache-Control": "max-age=15, stale-while-revalidate=15"}, None, 60),
+        ({"Cache-Control": "no-store"}, None, 60),
+        ({"Cache-Control": "max-age=31536000, immutable"}, None, 86400),
+        ({"Cache-Control": "max-age=3600"}, (10, 100), 100),
+        ({"Cache-Control": "max-age=5"}, (10, 100), 10),
+        ({"Cache-Control": "max-age=oops"}, None, 600),
+    ],
+)
+def test_the_max_age_the_key_set_response_announces_is_honoured_within_bounds(
+    own_issuer: LocalIssuer,
+    clock: FakeClock,
+    headers: dict[str, str],
+    bounds: tuple[float, float] | None,
+    max_age: float,
+) -> None:
+    own_issuer.server.route(JWKS, lambda request: Response(200, own_issuer.jwks(), headers))
+    options = {} if bounds is None else {"cache_max_age_bounds": bounds}
+    timer = FakeClock(1000.0)
+    # every request needs a key: repeated tokens answered by the validated-token cache would not
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer, token_cache_size=0, **options)
+    token = own_issuer.token()
+    validator.validate(token)
+    timer.advance(0.8 * max_age - 0.5)
+    validator.validate(token)
+    assert not validator.key_set_status()[0].stale
+    assert own_issuer.jwks_fetches == 1
+    timer.advance(0.5)  # the refresh point of that max age
+    validator.validate(token)
+    assert wait_until(lambda: refreshed(validator))
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_cache_max_age_bounds_from_the_environment() -> None:
+    environ = {
+        "JWTGUARD_ISSUER": "https://i.example/",
+        "JWTGUARD_AUDIENCE": "a",
+        "JWTGUARD_CACHE_MAX_AGE_BOUNDS": "30 600",
+    }
+    assert jwtguard.Validator.from_env(environ).options.cache_max_age_bounds == (30.0, 600.0)
+
+
+@pytest.mark.parametrize("bounds", [(600, 60), (1,), "60,600", (-1, 60), ("a", "b"), (1, float("nan"))])
+def test_bad_cache_max_age_bounds_are_configuration_errors(bounds: object) -> None:
+    with pytest.raises(jwtguard.ConfigurationError):
+        jwtguard.Validator(issuer="https://i.example/", audience="a", cache_max_age_bounds=bounds)  # type: ignore[arg-type]
+
+
+# -- key sets larger than max_keys ---------------------------------------------------------------
+
+
+def test_keys_beyond_max_keys_are_counted_and_logged_once(
+    own_issuer: LocalIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    jwk = own_issuer.signing_key.jwk
+    filler = [{**jwk, "kid": f"filler-{index}"} for index in range(149)]
+    own_issuer.server.route(JWKS, lambda request: Response(200, {"keys": [*filler, jwk]}))
+    timer = FakeClock(1000.0)
+    validator = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, timer=timer)
+    caplog.set_level(logging.WARNING, logger="jwtguard")
+    (status,) = validator.warm_up()
+    assert (status.key_count, status.dropped_keys) == (100, 50)
+    assert expect_error(validator, own_issuer.token()).code == "unknown_key"  # the real key came 150th
+    timer.advance(600)
+    validator.warm_up()
+    warnings_logged = [r for r in caplog.records if "max_keys" in r.getMessage()]
+    assert len(warnings_logged) == 1
+    assert warnings_logged[0].levelno == logging.WARNING
+    assert "50 keys beyond max_keys=100" in warnings_logged[0].getMessage()
+
+    larger = own_issuer.validator(jwks_uri=own_issuer.jwks_uri, max_keys=150)
+    (status,) = larger.warm_up()
+    assert (status.key_count, status.dropped_keys) == (150, 0)
+    larger.validate(own_issuer.token())
+
+
+def test_static_keys_beyond_max_keys_are_counted(issuer: LocalIssuer) -> None:
+    jwk = issuer.signing_key.jwk
+    keys = {"keys": [{**jwk, "kid": f"k{index}"} for index in range(12)]}
+    validator = jwtguard.Validator(issuer=issuer.issuer, audience="a", jwks=keys, max_keys=10)
+    (status,) = validator.key_set_status()
+    assert (status.key_count, status.dropped_keys) == (10, 2)
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "10", True])
+def test_max_keys_must_be_a_positive_integer(value: object) -> None:
+    with pytest.raises(jwtguard.ConfigurationError):
+        jwtguard.Validator(issuer="https://i.example/", audience="a", max_keys=value)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import certifi
 import pytest
 
 import jwtguard
@@ -37,6 +38,12 @@ ENV = {
     "TIMEOUT": "2.5",
     "MAX_RESPONSE_SIZE": "2048",
     "ALLOW_INSECURE_HTTP": "yes",
+    "CACHE_MAX_AGE_BOUNDS": "30,3600",
+    "MAX_KEYS": "20",
+    "PROXY": "http://proxy.example.test:3128",
+    "TRUST_ENV_PROXIES": "yes",
+    "CA_BUNDLE": certifi.where(),
+    "FETCH_HEADERS": '{"x-api-key": "k"}',
     "CLOCK": "time:time",
     "TIMER": "time.monotonic",
     "HOOKS": "tests.test_settings:CountingHooks",
@@ -59,7 +66,8 @@ class CountingHooks(Hooks):
 
 
 def test_every_validator_option_is_reachable_from_the_environment() -> None:
-    assert {name.lower() for name in ENV} | {"jwks_uri"} == set(OPTION_NAMES)
+    # fetch excludes proxy and ca_bundle: test_transport.py reads it from the environment
+    assert {name.lower() for name in ENV} | {"jwks_uri", "fetch"} == set(OPTION_NAMES)
     validator = jwtguard.Validator.from_env({f"JWTGUARD_{k}": v for k, v in ENV.items()} | {"OTHER": "x"})
     options = validator.options
     assert validator.issuers == (ISSUER, "https://second.example.test/")
