@@ -355,8 +355,8 @@ def _proxy_for(url: str, settings: HttpSettings) -> str | None:
 
 def _connection(
     url: str, settings: HttpSettings, timeout: float
-) -> tuple[http.client.HTTPConnection, str, dict[str, str]]:
-    """An unconnected connection for ``url`` (through the proxy, if any), the request target and proxy headers."""
+) -> tuple[http.client.HTTPConnection, str, dict[str, str] | None]:
+    """An unconnected connection for ``url``, the request target, and the headers for the proxy (``None``: none)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -364,8 +364,8 @@ def _connection(
     proxy = _proxy_for(url, settings)
     if proxy is None:
         if parts.scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context), target, {}
-        return http.client.HTTPConnection(host, port, timeout=timeout), target, {}
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context), target, None
+        return http.client.HTTPConnection(host, port, timeout=timeout), target, None
     via = urlsplit(proxy)
     if via.scheme != "http" or not via.hostname:
         raise FetchError("proxy_unsupported")
@@ -417,9 +417,9 @@ def _get(url: str, settings: HttpSettings, deadline: float) -> tuple[int, dict[s
     watchdog.daemon = True
     watchdog.start()
     try:
-        if conn.host != (urlsplit(url).hostname or ""):  # through a proxy: its failures get their own reason
+        if proxy_headers is not None:  # through a proxy: its failures get their own reason
             _connect_via_proxy(conn, expired)
-        conn.request("GET", target, headers={**_request_headers(settings), **proxy_headers})
+        conn.request("GET", target, headers={**_request_headers(settings), **(proxy_headers or {})})
         response = conn.getresponse()
         found = _headers_of(response)
         if response.status in _REDIRECTS or not 200 <= response.status < 300:
