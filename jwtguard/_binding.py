@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ._challenge import Schemes
-from ._dpop import NonceSource, ReplayCache, verify_proof
+from ._dpop import NonceSource, Proof, ReplayCache, verify_proof
 from ._request import Headers, read_headers
 from .bearer import extract_credentials
 from .claims import Claims
 from .errors import InvalidDPoPProofError, InvalidTokenError, MissingTokenError, ServiceUnavailableError
+from .stores import StoreUnavailableError
 
 __all__ = ["Binding", "Credentials", "certificate_thumbprint"]
 
@@ -78,6 +80,8 @@ class Binding:
         nonce_secret: bytes | None,
         replay_cache_size: int,
         clock: Callable[[], float],
+        timer: Callable[[], float] = time.monotonic,
+        outage_grace: float = 5.0,
     ) -> None:
         self.mode = mode
         self.algorithms = algorithms
@@ -87,6 +91,9 @@ class Binding:
         self.replay = ReplayCache(replay_cache_size)
         self._replay_lock = threading.Lock()
         self._clock = clock
+        self._timer = timer
+        self.outage_grace = outage_grace
+        self._store_ok_at: float | None = None
         self.schemes = Schemes(bearer=mode != "required", dpop_algs=None if mode == "disabled" else algorithms)
 
     def credentials(self, headers: Headers, *, optional: bool) -> Credentials | None:
@@ -113,8 +120,11 @@ class Binding:
         method: str,
         url: str,
         certificate: bytes | str | x509.Certificate | None,
-    ) -> None:
+    ) -> Proof | None:
         """Enforce the token's sender constraint for this request.
+
+        Returns the verified DPoP proof, whose replay the caller then checks
+        against the store (:meth:`replay_key`, :meth:`replayed`), or ``None``.
 
         Raises:
             InvalidTokenError: a bound token sent as a bearer token, an unbound one where DPoP
@@ -128,18 +138,51 @@ class Binding:
             raise InvalidTokenError("unsupported_binding", claim="cnf", reason="unsupported")
         jkt = cnf.get("jkt") if cnf else None
         x5t = cnf.get("x5t#S256") if cnf else None
+        proof = None
         if credentials.scheme == "DPoP":
             if not isinstance(jkt, str):
                 raise InvalidTokenError("not_dpop_bound", claim="cnf", reason="missing")
-            self._check_proof(jkt, credentials, method, url)
+            proof = self._check_proof(jkt, credentials, method, url)
         elif jkt is not None:
             raise InvalidTokenError("dpop_bound_token", claim="cnf", reason="bearer_scheme")  # RFC 9449 §7.2
         elif self.mode == "required":
             raise InvalidTokenError("dpop_required", claim="cnf", reason="missing")
         if x5t is not None:
             _check_certificate(x5t, certificate)
+        return proof
 
-    def _check_proof(self, jkt: str, credentials: Credentials, method: str, url: str) -> None:
+    def replay_key(self, proof: Proof) -> tuple[str, float]:
+        """The store key of ``proof`` and how long it must be kept (until it could no longer be accepted)."""
+        key = hashlib.sha256(f"{proof.jkt}:{proof.jti}".encode()).hexdigest()
+        return key, max(1.0, proof.iat + self.max_age + 2 * self.leeway - self._clock())
+
+    def replayed(self, proof: Proof, outcome: bool | StoreUnavailableError | None) -> None:
+        """Turn the store's answer for ``proof`` into a decision.
+
+        A store outage falls back to this process's own replay cache for
+        ``outage_grace`` seconds after the store last answered (a replay to
+        another worker is then missed), and refuses with 503 after that:
+        never silently open.
+
+        Raises:
+            InvalidDPoPProofError: the proof was seen before.
+            ServiceUnavailableError: the replay state is full or out of reach (503).
+        """
+        now = self._timer()
+        if isinstance(outcome, StoreUnavailableError):
+            if self._store_ok_at is None or now - self._store_ok_at > self.outage_grace:
+                raise ServiceUnavailableError("dpop_replay_unavailable", retry_after=self.outage_grace)
+            ttl = self.replay_key(proof)[1]
+            with self._replay_lock:
+                outcome = self.replay.add(proof, now + ttl, now)
+        else:
+            self._store_ok_at = now
+        if outcome is None:
+            raise ServiceUnavailableError("dpop_replay_capacity", retry_after=self.leeway or 1.0)
+        if not outcome:
+            raise InvalidDPoPProofError("dpop_proof_replayed", claim="jti", reason="replayed")
+
+    def _check_proof(self, jkt: str, credentials: Credentials, method: str, url: str) -> Proof:
         if len(credentials.proofs) != 1:  # RFC 9449 §4.3: exactly one DPoP header
             raise InvalidDPoPProofError("dpop_proof_missing", claim="dpop", reason="count")
         now = self._clock()
@@ -157,12 +200,7 @@ class Binding:
             raise InvalidDPoPProofError("dpop_key_mismatch", claim="jkt", reason="mismatch")
         if self.nonces is not None:
             self.nonces.check(proof.nonce, now)
-        with self._replay_lock:
-            fresh = self.replay.add(proof, proof.iat + self.max_age + 2 * self.leeway, now)
-        if fresh is None:
-            raise ServiceUnavailableError("dpop_replay_capacity", retry_after=self.leeway or 1.0)
-        if not fresh:
-            raise InvalidDPoPProofError("dpop_proof_replayed", claim="jti", reason="replayed")
+        return proof
 
 
 def _check_certificate(x5t: Any, certificate: bytes | str | x509.Certificate | None) -> None:

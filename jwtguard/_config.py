@@ -25,6 +25,7 @@ from ._options import media_type, seconds, strings
 from .claims import DEFAULT_ROLE_CLAIMS, is_scope_token
 from .errors import ConfigurationError
 from .hooks import Hooks
+from .stores import Store
 
 __all__ = [
     "DEFAULT_LEEWAY",
@@ -117,6 +118,8 @@ class Options:
     dpop_nonce_secret: str | bytes | None = field(default=None, repr=False)
     dpop_replay_cache_size: int = 100_000
     role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS
+    store: Store | None = field(default=None, repr=False)
+    store_sync_interval: float = 1.0
 
     def __post_init__(self) -> None:
         normal = {name: check(self) for name, check in _NORMALISE.items()}
@@ -207,6 +210,19 @@ def _flag(name: str) -> Callable[[Options], bool]:
     return check
 
 
+def _store(o: Options) -> Store | None:
+    if o.store is not None and not isinstance(o.store, Store):
+        raise ConfigurationError("store must be a jwtguard.stores.Store (MemoryStore, RedisStore …)")
+    return o.store
+
+
+def _sync_interval(o: Options) -> float:
+    value = seconds(o.store_sync_interval, "store_sync_interval") or 0.0
+    if value <= 0:
+        raise ConfigurationError("store_sync_interval must be > 0")
+    return value
+
+
 def _hooks(o: Options) -> Hooks | None:
     if o.hooks is not None and not isinstance(o.hooks, Hooks):
         raise ConfigurationError("hooks must be a jwtguard.hooks.Hooks")
@@ -274,6 +290,8 @@ _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "dpop_nonce_secret": _nonce_secret,
     "dpop_replay_cache_size": lambda o: _integer(o.dpop_replay_cache_size, "dpop_replay_cache_size", 1),
     "role_claims": lambda o: strings(o.role_claims, "role_claims"),
+    "store": _store,
+    "store_sync_interval": _sync_interval,
 }
 
 #: Every option name, in the constructor's order.

@@ -76,6 +76,8 @@ DESCRIPTIONS: dict[str, str] = {
     "insufficient_role": "The access token does not have the required role",
     "service_unavailable": "The service is temporarily unavailable",
     "dpop_replay_capacity": "Too many DPoP proofs to check right now",
+    "dpop_replay_unavailable": "DPoP proofs cannot be checked right now",
+    "token_revoked": "The access token was revoked",
 }
 
 

@@ -16,6 +16,7 @@ the option's kind::
     JWTGUARD_ALLOW_INSECURE_HTTP=false                                   # true/false, 1/0, yes/no, on/off
     JWTGUARD_JWKS={"keys": [...]}                                        # JSON documents
     JWTGUARD_HOOKS=myapp.metrics:hooks                                   # objects: "module:attribute"
+    JWTGUARD_STORE=myapp.state:store                                     # (a class is instantiated)
     JWTGUARD_CLAIM_CHECKS={"tid": "myapp.auth:tenant_allowed"}          # JSON, values "module:attribute"
 
 >>> options, adapter = read_settings({"issuer": "https://i.example/", "AUDIENCE": "api", "REALM": "x"}, where="demo")
@@ -84,7 +85,7 @@ _OPTION_KINDS: Mapping[str, str] = {
     "fetch": "object",
     "clock": "object",
     "timer": "object",
-    "hooks": "hooks",
+    "hooks": "instance",
     "dpop": "text",
     "dpop_algorithms": "list",
     "dpop_max_age": "float",
@@ -92,6 +93,8 @@ _OPTION_KINDS: Mapping[str, str] = {
     "dpop_nonce_secret": "text",
     "dpop_replay_cache_size": "int",
     "role_claims": "list",
+    "store": "instance",
+    "store_sync_interval": "float",
 }
 assert set(_OPTION_KINDS) == set(OPTION_NAMES), "every Validator option has a kind"
 
@@ -116,10 +119,10 @@ def import_object(path: str, what: str) -> Any:
 
 
 def _parse(kind: str, value: Any, what: str, from_text: bool) -> Any:
-    if kind in ("object", "hooks") and isinstance(value, str):
+    if kind in ("object", "instance") and isinstance(value, str):
         value = import_object(value, what)
-        if kind == "hooks" and isinstance(value, type):
-            value = value()  # a Hooks subclass named by its class
+        if kind == "instance" and isinstance(value, type):
+            value = value()  # a class named by its path (a Hooks subclass, MemoryStore …): one instance
         return value
     if kind == "checks":
         if from_text and isinstance(value, str):

@@ -24,12 +24,13 @@ from ._config import (
     RFC9068_TOKEN_TYPES,
     Options,
 )
-from ._dpop import DEFAULT_DPOP_ALGORITHMS
+from ._dpop import DEFAULT_DPOP_ALGORITHMS, Proof
 from ._http import Fetch
 from ._keycache import CachePolicy
 from ._keys import MAX_KEYS, Key
 from ._options import media_type, number
 from ._request import Headers
+from ._revocation import RevocationMirror
 from ._sources import KeySource, build_sources
 from ._status import KeySetStatus
 from ._token_cache import CachedToken, TokenCache
@@ -37,6 +38,7 @@ from .claims import DEFAULT_ROLE_CLAIMS, Claims
 from .errors import AuthError, InsufficientScopeError, InvalidTokenError, MissingTokenError
 from .hooks import Hooks, call_safely
 from .requirement import Requirement
+from .stores import MemoryStore, Store, StoreUnavailableError
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -115,6 +117,12 @@ class Validator:
             entries, new proofs are refused with 503 rather than old ones forgotten.
         role_claims: where :attr:`Claims.roles <jwtguard.Claims.roles>` looks: claim names or dotted
             paths (``"resource_access.my-client.roles"``).
+        store: the state shared with other validators and workers
+            (:mod:`jwtguard.stores`): revocations, refused on every request
+            (cache hits included), and DPoP proofs, each accepted once fleet-wide.
+            Default: a :class:`~jwtguard.stores.MemoryStore` of this validator.
+        store_sync_interval: seconds between two reads of a remote store's
+            revocations (the bound within which a revocation reaches this process).
 
     Raises:
         ConfigurationError: any invalid option.
@@ -160,6 +168,8 @@ class Validator:
         dpop_nonce_secret: str | bytes | None = None,
         dpop_replay_cache_size: int = 100_000,
         role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS,
+        store: Store | None = None,
+        store_sync_interval: float = 1.0,
     ) -> None:
         arguments = dict(locals())
         del arguments["self"]
@@ -188,6 +198,10 @@ class Validator:
         self._clock = options.clock
         self._hooks = options.hooks
         self._role_claims = cast(tuple[str, ...], options.role_claims)
+        self._store = options.store or MemoryStore(
+            replay_capacity=options.dpop_replay_cache_size, timer=options.timer, clock=options.clock
+        )
+        self._revocations = RevocationMirror(self._store, interval=options.store_sync_interval, timer=options.timer)
         self._binding = Binding(
             mode=options.dpop,
             algorithms=cast(tuple[str, ...], options.dpop_algorithms),
@@ -197,6 +211,7 @@ class Validator:
             nonce_secret=cast("bytes | None", options.dpop_nonce_secret),
             replay_cache_size=options.dpop_replay_cache_size,
             clock=options.clock,
+            timer=options.timer,
         )
         self._token_types = cast(frozenset[str | None], options.token_types)
         settings = _http.HttpSettings.from_options(options)
@@ -277,6 +292,7 @@ class Validator:
         for check in self._checks:
             check(payload, now)
         claims = Claims._adopt(payload, parsed.header, self._role_claims)
+        self._revocations.check(claims)
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
         if self._token_cache is not None and self._token_cache.seen_before(token):
@@ -370,13 +386,20 @@ class Validator:
 
     def _bind(
         self, claims: Claims, credentials: Credentials, method: str, url: str, certificate: Certificate | Any
-    ) -> Claims:
+    ) -> Proof | None:
+        """The sender constraint; returns the DPoP proof whose replay the driver then checks."""
         try:
-            self._binding.check(claims, credentials, method=method, url=url, certificate=certificate)
+            return self._binding.check(claims, credentials, method=method, url=url, certificate=certificate)
         except AuthError as error:
             self._rejected(error, credentials.scheme)
             raise
-        return claims
+
+    def _replayed(self, proof: Proof, outcome: bool | StoreUnavailableError | None) -> None:
+        try:
+            self._binding.replayed(proof, outcome)
+        except AuthError as error:
+            self._rejected(error, "DPoP")
+            raise
 
     @overload
     def authenticate(
@@ -435,7 +458,15 @@ class Validator:
         except AuthError as error:
             error.scheme = credentials.scheme if error.scheme == "Bearer" else error.scheme
             raise
-        return self._bind(claims, credentials, method, url, client_certificate)
+        proof = self._bind(claims, credentials, method, url, client_certificate)
+        if proof is not None:
+            key, ttl = self._binding.replay_key(proof)
+            try:
+                outcome: bool | StoreUnavailableError | None = self._store.add_once(key, ttl)
+            except StoreUnavailableError as error:
+                outcome = error
+            self._replayed(proof, outcome)
+        return claims
 
     @overload
     async def aauthenticate(
@@ -475,7 +506,15 @@ class Validator:
         except AuthError as error:
             error.scheme = credentials.scheme if error.scheme == "Bearer" else error.scheme
             raise
-        return self._bind(claims, credentials, method, url, client_certificate)
+        proof = self._bind(claims, credentials, method, url, client_certificate)
+        if proof is not None:
+            key, ttl = self._binding.replay_key(proof)
+            try:
+                outcome: bool | StoreUnavailableError | None = await self._store.aadd_once(key, ttl)
+            except StoreUnavailableError as error:
+                outcome = error
+            self._replayed(proof, outcome)
+        return claims
 
     def _from_cache(self, token: object) -> Claims | None:
         if self._token_cache is None or type(token) is not str:
@@ -487,6 +526,7 @@ class Validator:
         try:
             for check in self._predicates:
                 check(claims, now)
+            self._revocations.check(claims)
         except AuthError:
             self._token_cache.discard(token)
             return None  # the full validation that follows refuses it, logged and counted

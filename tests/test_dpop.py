@@ -213,7 +213,7 @@ def test_a_replay_is_caught_until_the_proof_could_no_longer_be_accepted(clock: F
 
 
 def test_a_full_replay_cache_refuses_with_503_instead_of_forgetting(clock: FakeClock, client: DPoPKey) -> None:
-    validator = make(clock, dpop_replay_cache_size=2)
+    validator = make(clock, dpop_replay_cache_size=2, timer=clock)  # replay entries age on the timer
     token = bound_token(clock, client)
     for _ in range(2):
         validator.authenticate("GET", URL, client.headers("GET", URL, token))

@@ -54,6 +54,8 @@ ENV = {
     "DPOP_NONCE_SECRET": "sixteen-bytes-or-more",
     "DPOP_REPLAY_CACHE_SIZE": "500",
     "ROLE_CLAIMS": "roles,resource_access.api.roles",
+    "STORE": "jwtguard.stores:MemoryStore",
+    "STORE_SYNC_INTERVAL": "0.5",
 }
 
 
@@ -87,6 +89,8 @@ def test_every_validator_option_is_reachable_from_the_environment() -> None:
     assert (options.dpop, options.dpop_algorithms, options.dpop_max_age) == ("required", ("ES256", "EdDSA"), 60.0)
     assert (options.dpop_nonce, options.dpop_nonce_secret) == (True, b"sixteen-bytes-or-more")
     assert (options.dpop_replay_cache_size, options.role_claims) == (500, ("roles", "resource_access.api.roles"))
+    assert type(options.store).__name__ == "MemoryStore"
+    assert options.store_sync_interval == 0.5
 
 
 def test_jwks_uri_from_the_environment_is_a_url_or_a_json_mapping() -> None:
