@@ -4,11 +4,14 @@ The app has no models. Its :meth:`~JWTGuardConfig.ready` registers a system
 check that builds the settings, so a typo (``"AUDIANCE"``), a missing
 ``AUDIENCE``, an ``http://`` issuer or a ``VALIDATOR`` that is not a
 :class:`~jwtguard.Validator` is reported as ``jwtguard.E001`` by ``manage.py
-check``, ``runserver`` and ``migrate`` — before the first request.
+check``, ``runserver`` and ``migrate`` — before the first request. With Django
+REST framework installed, the URL configuration is checked too
+(:mod:`jwtguard.django._view_checks`: ``jwtguard.E002``, ``jwtguard.E003``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 from django.apps import AppConfig
@@ -44,3 +47,7 @@ class JWTGuardConfig(AppConfig):
 
     def ready(self) -> None:
         checks.register(check_settings)
+        if importlib.util.find_spec("rest_framework") is not None:
+            from ._view_checks import check_drf_views
+
+            checks.register(check_drf_views, checks.Tags.urls)
