@@ -145,6 +145,12 @@ class Guard:
         """Check a route's requirement (see :meth:`jwtguard.Validator.authorize`)."""
         return self.validator.authorize(claims, requirement)
 
+    def refused(self, error: AuthError) -> AuthError:
+        """Report a refusal the adapter decided itself (e.g. claims that fit no model) to the
+        validator's log and hooks, like every refusal; return ``error`` to raise."""
+        self.validator._rejected(error)
+        return error
+
     def answer(self, error: AuthError) -> ErrorResponse:
         """The response to ``error``: its challenge names every scheme the validator accepts, and
         the resource metadata when configured; also for errors the application raised itself."""

@@ -414,8 +414,7 @@ class JWTBearer(SecurityBase, Generic[ClaimsT]):
             try:
                 return cast(ClaimsT, self._convert(claims))
             except AuthError as error:
-                self.validator._rejected(error)  # to the hooks and the log, like every refusal
-                raise
+                raise self.guard.refused(error) from None  # to the hooks and the log, like every refusal
         except AuthError as error:
             raise self._http_error(error) from None
 
