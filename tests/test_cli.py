@@ -752,3 +752,18 @@ def test_serve_issuer_on_a_busy_port_exits_2(capsys: pytest.CaptureFixture[str])
         busy.listen()
         assert main(["serve-issuer", "--port", str(busy.getsockname()[1])]) == 2
     assert "cannot start" in capsys.readouterr().err
+
+
+def test_serve_issuer_names_revocation_and_introspection(capsys: pytest.CaptureFixture[str]) -> None:
+    from jwtguard.cli import build_parser, serve
+
+    stop = threading.Event()
+    stop.set()
+    args = build_parser().parse_args(
+        ["serve-issuer", "--access-token-format", "opaque", "--redis", "redis://127.0.0.1:6379/0"]
+    )
+    assert serve.run(args, stop) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"revocation\s+http://127\.0\.0\.1:\d+/oauth/revoke", out)
+    assert re.search(r"introspection\s+http://127\.0\.0\.1:\d+/oauth/introspect", out)
+    assert '-d "token=$TOKEN" http://127.0.0.1:' in out

@@ -1,7 +1,9 @@
 """``jwtguard serve-issuer``: run a local issuer for development until Ctrl-C.
 
 Prints the issuer URL, its endpoints, the test client and user, and
-ready-to-paste ``curl`` requests that obtain tokens. Development only: the
+ready-to-paste ``curl`` requests that obtain, introspect and revoke tokens;
+``--redis URL`` publishes revocations to Redis, where APIs whose validators
+use a :class:`~jwtguard.stores.RedisStore` on it pick them up. Development only: the
 issuer signs tokens for anyone who knows the test client's secret.
 """
 
@@ -14,10 +16,11 @@ import sys
 import threading
 from typing import Any
 
+from ..stores import Store
 from ..testing import LocalIssuer
 from ..testing._refresh import ROTATION_MODES
 from ..testing.keys import SUPPORTED_ALGORITHMS
-from ..testing.oauth import DEFAULT_CLIENT, DEFAULT_USER
+from ..testing.oauth import ACCESS_TOKEN_FORMATS, DEFAULT_CLIENT, DEFAULT_USER
 
 __all__ = ["add_parser", "run"]
 
@@ -27,8 +30,8 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "serve-issuer",
         help="run a local OAuth 2.0 / OIDC issuer for development",
-        description="Run a local issuer (discovery, JWKS, POST /oauth/token) on 127.0.0.1 until Ctrl-C. "
-        "For development only, never for production.",
+        description="Run a local issuer (discovery, JWKS, POST /oauth/token, /oauth/revoke and "
+        "/oauth/introspect) on 127.0.0.1 until Ctrl-C. For development only, never for production.",
     )
     parser.add_argument("--port", type=int, default=0, help="the port (default: a free one)")
     parser.add_argument("--audience", default="https://api.example.test", help="the default audience of tokens")
@@ -44,6 +47,17 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument(
         "--refresh-token-rotation", default="rotate", choices=ROTATION_MODES, help="rotation mode (default rotate)"
+    )
+    parser.add_argument(
+        "--access-token-format",
+        default="jwt",
+        choices=ACCESS_TOKEN_FORMATS,
+        help="signed JWTs, or opaque strings that only introspection explains (default jwt)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="publish revocations to this Redis (redis://127.0.0.1:6379/0), for APIs using RedisStore on it",
     )
     parser.set_defaults(run=run)
 
@@ -62,6 +76,8 @@ def print_banner(issuer: LocalIssuer) -> None:
     print(f"  discovery       {issuer.url}/.well-known/openid-configuration")
     print(f"  JWKS            {issuer.jwks_uri}")
     print(f"  token endpoint  {issuer.token_endpoint}")
+    print(f"  revocation      {issuer.revocation_endpoint}")
+    print(f"  introspection   {issuer.introspection_endpoint}")
     print(f"  client          {DEFAULT_CLIENT.client_id} / {DEFAULT_CLIENT.client_secret}")
     print(f"  user            {DEFAULT_USER.username} / {DEFAULT_USER.password}")
     print(f"  audience        {issuer.audience}")
@@ -80,8 +96,27 @@ def print_banner(issuer: LocalIssuer) -> None:
     print(f"  TOKEN=$({request} | python3 -c {extract})")
     issuer_arg, audience_arg = shlex.quote(issuer.issuer), shlex.quote(issuer.audience)
     print(f'  jwtguard check "$TOKEN" --issuer {issuer_arg} --audience {audience_arg}')
+    client = f"{DEFAULT_CLIENT.client_id}:{DEFAULT_CLIENT.client_secret}"
+    print()
+    print("Introspect it (RFC 7662), then revoke it (RFC 7009; a refresh token logs its user out):")
+    for endpoint in (issuer.introspection_endpoint, issuer.revocation_endpoint):
+        print(f'  curl -s -u {shlex.quote(client)} -d "token=$TOKEN" {shlex.quote(endpoint)}')
     print()
     print("Press Ctrl-C to stop.", flush=True)
+
+
+def _store(redis_url: str | None) -> Store | None:
+    """The store revocations are published to (``--redis``), or ``None``.
+
+    Raises:
+        ImportError: redis-py is not installed.
+        ValueError: a URL redis-py cannot read.
+    """
+    if redis_url is None:
+        return None
+    from ..stores import RedisStore
+
+    return RedisStore(redis_url)
 
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -93,8 +128,10 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
             port=args.port,
             access_token_lifetime=args.access_token_lifetime,
             refresh_token_rotation=args.refresh_token_rotation,
+            access_token_format=args.access_token_format,
+            store=_store(args.redis),
         ).start()
-    except (OSError, ValueError, OverflowError) as exc:
+    except (OSError, ValueError, OverflowError, ImportError) as exc:
         print(f"jwtguard serve-issuer: cannot start: {exc}", file=sys.stderr)
         return 2
     stop = stop or threading.Event()

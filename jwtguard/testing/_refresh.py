@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ROTATION_MODES", "Grant", "RefreshTokenError", "RefreshTokens"]
+__all__ = ["ROTATION_MODES", "Grant", "RefreshTokenError", "RefreshTokenInfo", "RefreshTokens"]
 
 #: The refresh-token rotation modes.
 ROTATION_MODES = ("none", "rotate", "rotate-sliding")
@@ -73,6 +73,17 @@ class _Record:
     family: _Family
     expires_at: float
     used: bool = False
+    issued_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class RefreshTokenInfo:
+    """What :meth:`RefreshTokens.find` tells of a refresh token: its grant, dates, and whether it is live."""
+
+    grant: Grant
+    issued_at: float
+    expires_at: float
+    active: bool
 
 
 def _digest(token: str) -> str:
@@ -139,6 +150,24 @@ class RefreshTokens:
                 record.family.revoked = True
             return record is not None
 
+    def find(self, token: str, now: float) -> RefreshTokenInfo | None:
+        """What is known of ``token`` (``None``: never issued here); ``active``: it could be redeemed at ``now``."""
+        with self._lock:
+            record = self._records.get(_digest(token))
+            if record is None:
+                return None
+            active = not (record.used or record.family.revoked or now >= record.expires_at)
+            return RefreshTokenInfo(record.family.grant, record.issued_at, record.expires_at, active)
+
+    def revoke_subject(self, subject: str) -> int:
+        """Revoke every family of ``subject`` (a logout everywhere); return how many were live."""
+        with self._lock:
+            families = {id(r.family): r.family for r in self._records.values() if r.family.grant.subject == subject}
+            live = [family for family in families.values() if not family.revoked]
+            for family in live:
+                family.revoked = True
+            return len(live)
+
     def active(self, now: float) -> int:
         """How many refresh tokens could still be redeemed at ``now``."""
         with self._lock:
@@ -150,5 +179,5 @@ class RefreshTokens:
             # Forget what can never be redeemed again, so a long-running issuer stays small.
             self._records = {k: r for k, r in self._records.items() if r.expires_at > now and not r.family.revoked}
         token = secrets.token_urlsafe(32)
-        self._records[_digest(token)] = _Record(family, expires_at)
+        self._records[_digest(token)] = _Record(family, expires_at, issued_at=now)
         return token

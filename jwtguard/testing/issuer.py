@@ -1,4 +1,4 @@
-"""An in-process OpenID issuer on 127.0.0.1: discovery, JWKS, key rotation and a token endpoint.
+"""An in-process OpenID issuer on 127.0.0.1: discovery, JWKS, key rotation, token, revocation and introspection.
 
 For tests and local development only: it signs whatever it is asked to, and its
 token endpoint (:mod:`jwtguard.testing.oauth`) knows only test clients and users.
@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ..stores import Store
 from ..validator import Validator
+from ._revocation import TokenState
 from ._server import LocalServer, Request, Response
 from .keys import SigningKey
 from .oauth import GRANT_TYPES, OIDC_SCOPES, LocalClient, LocalUser, OAuthServer
@@ -22,6 +24,8 @@ __all__ = ["LocalIssuer"]
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/.well-known/jwks.json"
 TOKEN_PATH = "/oauth/token"
+REVOCATION_PATH = "/oauth/revoke"
+INTROSPECTION_PATH = "/oauth/introspect"
 
 
 class LocalIssuer:
@@ -40,6 +44,22 @@ class LocalIssuer:
     >>> sorted(tokens)
     ['access_token', 'expires_in', 'id_token', 'refresh_token', 'scope', 'token_type']
 
+    and revokes (RFC 7009) and introspects (RFC 7662) its tokens, publishing
+    revocations to a :mod:`jwtguard.stores` store that APIs share:
+
+    >>> from jwtguard.stores import MemoryStore
+    >>> store = MemoryStore()
+    >>> with LocalIssuer(store=store) as issuer:
+    ...     tokens = issuer.login()
+    ...     issuer.introspect(tokens["access_token"])["active"]
+    ...     issuer.revoke(tokens["refresh_token"])       # logs the user out: a subject revocation
+    ...     issuer.introspect(tokens["access_token"])["active"]
+    True
+    True
+    False
+    >>> list(store.revocations().subjects)
+    ['user-123']
+
     Args:
         algorithm: the algorithm of the first signing key.
         audience: the default ``aud`` of minted tokens (and of :meth:`validator`).
@@ -52,9 +72,15 @@ class LocalIssuer:
         access_token_type: the ``typ`` header of access tokens: ``"JWT"`` or ``"at+jwt"``.
         clients: the registered clients (default: ``test-client`` / ``test-secret``).
         users: the registered users (default: ``test-user`` / ``test-password``).
+        access_token_format: ``"jwt"`` (default) or ``"opaque"``: random strings whose
+            claims only the introspection endpoint tells (for APIs that introspect).
+        store: a :class:`~jwtguard.stores.Store` to publish revocations to: revoking an access
+            token calls ``store.revoke_token(jti, expires_at=exp)``; revoking a refresh token or
+            :meth:`logout` calls ``store.revoke_subject(sub, issued_before=now)``.
 
     Raises:
-        ValueError: an unknown algorithm or rotation mode, a lifetime that is not > 0.
+        ValueError: an unknown algorithm, rotation mode or token format, a lifetime that is
+            not > 0, a ``store`` that is not a :class:`~jwtguard.stores.Store`.
     """
 
     def __init__(
@@ -71,6 +97,8 @@ class LocalIssuer:
         access_token_type: str = "JWT",
         clients: Iterable[LocalClient] | None = None,
         users: Iterable[LocalUser] | None = None,
+        access_token_format: str = "jwt",
+        store: Store | None = None,
     ) -> None:
         self.audience = audience
         self.clock = clock
@@ -89,10 +117,22 @@ class LocalIssuer:
             access_token_type=access_token_type,
             clients=clients,
             users=users,
+            access_token_format=access_token_format,
+        )
+        self.tokens = TokenState(
+            issuer=lambda: self.issuer,
+            jwks=self.jwks,
+            refresh_tokens=self.oauth.refresh_tokens,
+            opaque=self.oauth.opaque_tokens,
+            authenticate=self.oauth.authenticate_client,
+            clock=lambda: self.clock(),
+            store=store,
         )
         self.server.route(DISCOVERY_PATH, self._discovery, "GET")
         self.server.route(JWKS_PATH, self._jwks, "GET")
         self.server.route(TOKEN_PATH, self.oauth.handle)
+        self.server.route(REVOCATION_PATH, self.tokens.handle_revoke)
+        self.server.route(INTROSPECTION_PATH, self.tokens.handle_introspect)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -133,6 +173,16 @@ class LocalIssuer:
         """The URL of the OAuth 2.0 token endpoint (``POST``, form-encoded)."""
         return self.server.url + TOKEN_PATH
 
+    @property
+    def revocation_endpoint(self) -> str:
+        """The URL of the RFC 7009 revocation endpoint (``POST``, form-encoded)."""
+        return self.server.url + REVOCATION_PATH
+
+    @property
+    def introspection_endpoint(self) -> str:
+        """The URL of the RFC 7662 introspection endpoint (``POST``, form-encoded)."""
+        return self.server.url + INTROSPECTION_PATH
+
     def discovery_document(self) -> dict[str, Any]:
         """The OIDC discovery document this issuer serves."""
         return {
@@ -142,6 +192,10 @@ class LocalIssuer:
             "token_endpoint": self.token_endpoint,
             "grant_types_supported": list(GRANT_TYPES),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint": self.revocation_endpoint,
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint": self.introspection_endpoint,
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": sorted(OIDC_SCOPES),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
@@ -177,6 +231,16 @@ class LocalIssuer:
     def token_requests(self) -> int:
         """How many requests the token endpoint received."""
         return self.server.hits[TOKEN_PATH]
+
+    @property
+    def revocation_requests(self) -> int:
+        """How many requests the revocation endpoint received."""
+        return self.server.hits[REVOCATION_PATH]
+
+    @property
+    def introspection_requests(self) -> int:
+        """How many requests the introspection endpoint received."""
+        return self.server.hits[INTROSPECTION_PATH]
 
     # -- keys ---------------------------------------------------------------------
 
@@ -215,6 +279,41 @@ class LocalIssuer:
         ...     token = issuer.token(scope="read:messages", expires_in=-60)   # expired a minute ago
         """
         return self.factory().mint(**claims)
+
+    def opaque_token(self, **claims: Any) -> str:
+        """Mint an opaque access token (what :meth:`token` would sign, kept by the issuer instead).
+
+        Only the introspection endpoint tells its claims. Same arguments as :meth:`token`
+        but ``headers`` and ``key``.
+        """
+        factory = self.factory()
+        signed = factory.mint(**claims)
+        return self.oauth.opaque_tokens.issue(TokenFactory.claims_of(signed), self.clock())
+
+    # -- revocation and introspection (also over HTTP) ---------------------------------
+
+    def revoke(self, token: str, token_type_hint: str | None = None) -> bool:
+        """Revoke an access token (by its ``jti``) or a refresh token (its family, and the user's session).
+
+        What ``POST /oauth/revoke`` does, without client authentication; returns
+        whether the token was known. Revocations are published to ``store``.
+
+        Raises:
+            OAuthError: ``temporarily_unavailable`` when the store could not be told.
+        """
+        return self.tokens.revoke(token, token_type_hint)
+
+    def logout(self, subject: str = "user-123") -> None:
+        """Log ``subject`` out: revoke every refresh token, and every access token issued until now.
+
+        Raises:
+            OAuthError: ``temporarily_unavailable`` when the store could not be told.
+        """
+        self.tokens.logout(subject)
+
+    def introspect(self, token: str, token_type_hint: str | None = None) -> dict[str, Any]:
+        """What ``POST /oauth/introspect`` answers for ``token`` (RFC 7662 §2.2)."""
+        return self.tokens.introspect(token, token_type_hint)
 
     def login(
         self,

@@ -19,6 +19,10 @@ A request that carries a valid ``DPoP`` proof (RFC 9449 §5) gets a DPoP-bound
 access token (``cnf.jkt`` = the proof key's thumbprint, ``token_type: DPoP``);
 an invalid proof is answered ``invalid_dpop_proof``.
 
+The same clients revoke tokens at ``POST /oauth/revoke`` (RFC 7009) and
+introspect them at ``POST /oauth/introspect`` (RFC 7662): see
+:mod:`jwtguard.testing._revocation`.
+
 Clients authenticate with HTTP Basic (``client_secret_basic``) or with
 ``client_id`` and ``client_secret`` in the form (``client_secret_post``);
 public clients (no secret) send only ``client_id``. Requests may carry
@@ -48,10 +52,12 @@ from ._accounts import (
 )
 from ._protocol import NO_STORE, SCOPE_TOKEN, OAuthError, invalid_client, parse_basic, parse_form
 from ._refresh import Grant, RefreshTokenError, RefreshTokens
+from ._revocation import OpaqueTokens
 from ._server import Request, Response
 from .tokens import TokenFactory
 
 __all__ = [
+    "ACCESS_TOKEN_FORMATS",
     "DEFAULT_CLIENT",
     "DEFAULT_LOGIN_SCOPE",
     "DEFAULT_USER",
@@ -63,6 +69,8 @@ __all__ = [
     "OIDC_SCOPES",
 ]
 
+#: The forms an access token may take: a signed JWT, or an opaque string (introspection tells its claims).
+ACCESS_TOKEN_FORMATS = ("jwt", "opaque")
 _EMAIL_CLAIMS = frozenset({"email", "email_verified"})
 _REFRESH_REFUSALS = {
     "unknown": "The refresh token is not known",
@@ -87,6 +95,8 @@ class OAuthServer:
         access_token_type: the ``typ`` header of access tokens (``"JWT"`` or ``"at+jwt"``).
         clients: the registered clients (default: :data:`DEFAULT_CLIENT`).
         users: the registered users (default: :data:`DEFAULT_USER`).
+        access_token_format: ``"jwt"`` (signed access tokens) or ``"opaque"`` (random
+            strings whose claims only introspection tells, RFC 7662).
     """
 
     def __init__(
@@ -102,7 +112,10 @@ class OAuthServer:
         access_token_type: str = "JWT",
         clients: Iterable[LocalClient] | None = None,
         users: Iterable[LocalUser] | None = None,
+        access_token_format: str = "jwt",
     ) -> None:
+        if access_token_format not in ACCESS_TOKEN_FORMATS:
+            raise ValueError(f"access_token_format must be one of {ACCESS_TOKEN_FORMATS}")
         for name, value in (
             ("access_token_lifetime", access_token_lifetime),
             ("id_token_lifetime", id_token_lifetime),
@@ -117,6 +130,8 @@ class OAuthServer:
         self.id_token_lifetime = id_token_lifetime
         self.access_token_type = access_token_type
         self.refresh_tokens = RefreshTokens(refresh_token_rotation, refresh_token_lifetime)
+        self.access_token_format = access_token_format
+        self.opaque_tokens = OpaqueTokens()
         self.clients = {c.client_id: c for c in (clients if clients is not None else [DEFAULT_CLIENT])}
         self.users = {u.username: u for u in (users if users is not None else [DEFAULT_USER])}
 
@@ -188,6 +203,14 @@ class OAuthServer:
         else:
             body = self._refresh(client, form, dpop_jkt)
         return body
+
+    def authenticate_client(self, form: Mapping[str, str], authorization: str | None) -> LocalClient:
+        """The client a request authenticates as: HTTP Basic, or ``client_id`` (and ``client_secret``) in the form.
+
+        Raises:
+            OAuthError: ``invalid_client`` (401), or ``invalid_request`` for two methods at once.
+        """
+        return self._authenticate(form, authorization)
 
     def _authenticate(self, form: Mapping[str, str], authorization: str | None) -> LocalClient:
         secret: str | None
@@ -332,6 +355,9 @@ class OAuthServer:
             extra["client_id"] = client.client_id  # RFC 9068 §2.2
         if jkt is not None:
             extra["cnf"] = {"jkt": jkt}  # RFC 9449 §6.1
+        if self.access_token_format == "opaque":
+            claims = {**factory.default_claims(), "scope": " ".join(scopes), **extra}
+            return self.opaque_tokens.issue(claims, self.clock())
         return factory.mint(scope=" ".join(scopes), **extra)
 
     def _id_token(self, client: LocalClient, grant: Grant, nonce: str | None) -> str:
