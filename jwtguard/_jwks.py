@@ -17,6 +17,12 @@ small margin, and is recorded as a failure; a fetch still running long after
 its timeout (an application's ``fetch`` function that hangs) is abandoned, so
 a new one may start. After ``os.fork()`` the child starts with fresh locks and
 no fetch under way.
+
+With a store (``Validator(store=...)``), the fetch thread first looks for the
+key set another worker fetched, and fetches only if it wins the store's lock
+for the issuer: one fetch per refresh for a whole fleet (see
+:mod:`jwtguard._shared_keys`). Requests still never wait on the store for a
+key this worker has.
 """
 
 from __future__ import annotations
@@ -30,15 +36,20 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from . import _http
 from ._algorithms import AlgorithmSpec
 from ._discovery import discovery_flow
 from ._keycache import CachePolicy, KeyCache, Refresh
 from ._keys import MAX_KEYS, Key, KeySet
+from ._shared_keys import POLL_INTERVAL, Record, SharedKeySets, new_id
 from ._status import KeySetStatus
 from .errors import AuthError
 from .hooks import Hooks, call_safely
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 __all__ = ["RemoteKeySource"]
 
@@ -64,6 +75,9 @@ class RemoteKeySource:
             so a wall-clock step (NTP) never freezes or hastens refetches.
         hooks: told about each fetch (:meth:`~jwtguard.hooks.Hooks.on_key_set_fetch`).
         max_keys: how many keys of a fetched set are read (the rest are counted, and logged once).
+        store: shares the fetched key set with every validator using the same store
+            (``None``: this source fetches for itself).
+        clock: the wall clock, for the fetch time of a key set shared through ``store``.
     """
 
     def __init__(
@@ -77,6 +91,8 @@ class RemoteKeySource:
         timer: Callable[[], float] = time.monotonic,
         hooks: Hooks | None = None,
         max_keys: int = MAX_KEYS,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.issuer = issuer
         self._algorithms = tuple(algorithms)
@@ -94,11 +110,21 @@ class RemoteKeySource:
         _SOURCES.add(self)
         #: How many fetches of the key set (and discovery document) were started.
         self.fetch_count = 0
+        self._clock = clock
+        self._shared = None if store is None else SharedKeySets(store, issuer, jwks_uri, max_bytes=settings.max_bytes)
+        self._record_id: str | None = None  # the id of the shared record the cached keys came from
+        #: How many of those fetches were answered by a key set from the store instead.
+        self.store_reads = 0
 
     # -- the fetch itself (runs in the worker pool) --------------------------------
 
     def _fetch(self) -> tuple[KeySet, float | None]:
         """The key set, and the max age its response announced (``None``: none)."""
+        document, _, max_age = self._fetch_document()
+        return self._parse(document), max_age
+
+    def _fetch_document(self) -> tuple[Any, str, float | None]:
+        """The JWKS document, the URL it came from and the max age its response announced."""
         flow = discovery_flow(self.issuer, self._jwks_uri or self._discovered_uri, self._settings)
         deadline = time.monotonic() + self._settings.timeout
         url = next(flow)
@@ -116,20 +142,104 @@ class RemoteKeySource:
             except StopIteration as done:
                 document, uri = done.value
                 break
+        self._parse(document)  # first: a set with no usable key is a failure, its URL not remembered
+        if self._jwks_uri is None:
+            self._discovered_uri = uri
+        return document, uri, _http.max_age_of(headers)  # the last response's headers: the key set's
+
+    def _parse(self, document: Any) -> KeySet:
+        """Parse a JWKS document with every key rule.
+
+        Raises:
+            FetchError: ``invalid_jwks``, ``no_usable_keys``.
+        """
         try:
             keys = KeySet(document, self._algorithms, max_keys=self._max_keys)
         except ValueError:
             raise _http.FetchError("invalid_jwks") from None
         if not len(keys):
             raise _http.FetchError("no_usable_keys")
-        if self._jwks_uri is None:
-            self._discovered_uri = uri
-        return keys, _http.max_age_of(headers)  # the last response's headers: the key set's
+        return keys
 
-    def _run_fetch(self, future: Future[None]) -> None:
+    # -- through the store: a fleet's single flight (runs in the fetch thread) -----
+
+    def _obtain(self, reason: str, kid: str | None) -> tuple[KeySet, float | None, float, bool]:
+        """Keys for a refresh: ``(keys, announced max age, age, fetched here)``; fetch only if no one else does."""
+        shared = self._shared
+        if shared is None:
+            keys, max_age = self._fetch()
+            return keys, max_age, 0.0, True
+        seen = shared.read()
+        if seen is not None and seen.id != self._record_id and self._serves(seen, reason, kid):
+            taken = self._take(seen)
+            if taken is not None:
+                return taken
+        owner = new_id()
+        deadline = time.monotonic() + self._wait
+        locked = shared.try_lock(owner, self._wait)
+        while not locked and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)  # another worker is fetching: bounded by the lock's TTL
+            record = shared.read()
+            if record is not None and record.id != self._record_id and (seen is None or record.id != seen.id):
+                taken = self._take(record)  # published after we looked: as new as a fetch of ours
+                if taken is not None:
+                    return taken
+            locked = shared.try_lock(owner, self._wait)  # released without a new document: its fetch failed
+        try:
+            if locked:  # a fetch may have ended between our look and our lock: look again
+                record = shared.read()
+                if record is not None and record.id != self._record_id and (seen is None or record.id != seen.id):
+                    taken = self._take(record)
+                    if taken is not None:
+                        return taken
+            document, url, max_age = self._fetch_document()
+            keys = self._parse(document)
+            record = Record(new_id(), self.issuer, url, self._clock(), max_age, document)
+            self._record_id = record.id
+            policy = self._cache.policy
+            shared.publish(record, policy.lifetime(max_age) + policy.max_stale)
+        finally:
+            if locked:
+                shared.unlock(owner)
+        return keys, max_age, 0.0, True
+
+    def _serves(self, record: Record, reason: str, kid: str | None) -> bool:
+        """Whether ``record`` (fetched by another worker) may answer a refresh for ``reason`` without a fetch."""
+        if reason == "unknown_kid" and (kid is None or kid not in record.kids()):
+            return False
+        return self._cache.policy.serves(reason, record.max_age, max(0.0, self._clock() - record.fetched_at))
+
+    def _take(self, record: Record) -> tuple[KeySet, float | None, float, bool] | None:
+        """The keys of ``record`` if it is this source's key set and parses, else ``None`` (then fetch)."""
+        if record.issuer != self.issuer or not self._from_our_url(record.url):
+            logger.warning("jwtguard: the store holds a key set for %s from another URL; ignored", self.issuer)
+            return None
+        try:
+            keys = self._parse(record.jwks)
+        except _http.FetchError as exc:
+            logger.warning("jwtguard: the key set of %s in the store is unusable (%s); ignored", self.issuer, exc)
+            return None
+        self._record_id = record.id
+        self.store_reads += 1
+        logger.debug("jwtguard: took %d keys for %s from the store", len(keys), self.issuer)
+        return keys, record.max_age, max(0.0, self._clock() - record.fetched_at), False
+
+    def _from_our_url(self, url: str) -> bool:
+        """Whether this source could have fetched its keys from ``url`` itself."""
+        if self._jwks_uri is not None:
+            return url == self._jwks_uri
+        if self._discovered_uri is not None:
+            return url == self._discovered_uri
+        try:
+            _http.check_url(url, self._settings, "jwks_uri")  # what discovery itself accepts
+        except ValueError:
+            return False
+        return True
+
+    def _run_fetch(self, future: Future[None], reason: str = "expired", kid: str | None = None) -> None:
         started = time.monotonic()
         try:
-            keys, max_age = self._fetch()
+            keys, max_age, age, fetched = self._obtain(reason, kid)
         except Exception as exc:  # a fetch failure is an outage, whatever its cause
             reason = exc.reason if isinstance(exc, _http.FetchError) else "internal_error"
             logger.warning("jwtguard: fetching the key set of %s failed: %s", self.issuer, reason)
@@ -139,7 +249,8 @@ class RemoteKeySource:
                     self._cache.failed(reason, self._timer())
                     self._inflight = None
         else:
-            logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
+            if fetched:
+                logger.info("jwtguard: fetched %d keys for %s", len(keys), self.issuer)
             if keys.dropped and not self._dropped:  # once, not at every refresh
                 logger.warning(
                     "jwtguard: the key set of %s holds %d keys beyond max_keys=%d; they are ignored",
@@ -148,9 +259,10 @@ class RemoteKeySource:
                     self._max_keys,
                 )
             self._dropped = keys.dropped
-            self._notify(ok=True, reason=None, started=started)
+            if fetched:
+                self._notify(ok=True, reason=None, started=started)
             with self._lock:
-                self._cache.succeeded(keys, self._timer(), max_age)
+                self._cache.succeeded(keys, self._timer(), max_age, age)
                 if self._inflight is future:
                     self._inflight = None
         future.set_result(None)
@@ -177,7 +289,7 @@ class RemoteKeySource:
             step = self._cache.plan(kid, spec, now, fetching=self._fetching())
             if isinstance(step, Key):
                 return step
-            return self._start_or_join(step, now)
+            return self._start_or_join(step, now, kid)
 
     def _refresh_ahead(self) -> None:
         """Start a background refresh if one is still due; nobody waits for it."""
@@ -193,15 +305,16 @@ class RemoteKeySource:
             self._expire(self._inflight)  # hung far beyond its timeout: abandon it
         return self._inflight is not None
 
-    def _start_or_join(self, step: Refresh, now: float) -> Future[None]:
-        """Return the fetch under way, or start one. Call with the lock held."""
+    def _start_or_join(self, step: Refresh, now: float, kid: str | None = None) -> Future[None]:
+        """Return the fetch under way, or start one (for ``kid``, when unknown). Call with the lock held."""
         if self._inflight is None:
             self._cache.started(step, now)
             self._inflight = Future()
             self._inflight_since = time.monotonic()
             self.fetch_count += 1
             name = "jwtguard-fetch"
-            threading.Thread(target=self._run_fetch, args=(self._inflight,), name=name, daemon=True).start()
+            args = (self._inflight, step.reason, kid)
+            threading.Thread(target=self._run_fetch, args=args, name=name, daemon=True).start()
         return self._inflight
 
     def _timed_out(self, future: Future[None]) -> None:

@@ -91,6 +91,20 @@ class CachePolicy:
         bounds = options.cache_max_age_bounds
         return cls(options.cache_max_age, options.unknown_kid_cooldown, options.max_stale, 5.0, (bounds[0], bounds[1]))
 
+    def serves(self, reason: str, announced: float | None, age: float) -> bool:
+        """Whether keys another worker fetched ``age`` seconds ago may stand in for a fetch for ``reason``.
+
+        A cold cache takes any keys still usable (a refresh follows in the background when
+        they are due); a refresh takes only keys not yet due for one themselves; an unknown
+        ``kid`` takes only fresh keys (the caller also checks that they hold the ``kid``).
+        """
+        lifetime = self.lifetime(announced)
+        if reason == "cold":
+            return age <= lifetime + self.max_stale
+        if reason == "unknown_kid":
+            return age < lifetime
+        return age < self.refresh_ratio * lifetime
+
     def lifetime(self, announced: float | None) -> float:
         """The max age of a key set whose response announced ``announced`` seconds (``None``: nothing)."""
         if announced is None:
@@ -179,12 +193,15 @@ class KeyCache:
         if refresh.reason == "unknown_kid":
             self._kid_refetch_at = now
 
-    def succeeded(self, keys: KeySet, now: float, announced_max_age: float | None = None) -> None:
-        """Install a freshly fetched key set, whose response announced ``announced_max_age`` (or nothing)."""
+    def succeeded(self, keys: KeySet, now: float, announced_max_age: float | None = None, age: float = 0.0) -> None:
+        """Install a fetched key set, whose response announced ``announced_max_age`` (or nothing).
+
+        ``age``: seconds since the fetch, for a key set another worker fetched (taken from a store).
+        """
         self.max_age = self.policy.lifetime(announced_max_age)
-        self.fetched_at = now
+        self.fetched_at = now - max(0.0, age)
         self.keys = keys
-        self._refresh_at = now + self.policy.refresh_ratio * self.max_age
+        self._refresh_at = self.fetched_at + self.policy.refresh_ratio * self.max_age
         self.failed_at = None
         self.last_error = None
 

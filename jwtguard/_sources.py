@@ -7,8 +7,9 @@ A static ``jwks=`` becomes a :class:`StaticKeySource` (no network); otherwise a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _http
 from ._algorithms import AlgorithmSpec
@@ -18,6 +19,9 @@ from ._keys import MAX_KEYS, Key, KeySet
 from ._status import KeySetStatus
 from .errors import ConfigurationError
 from .hooks import Hooks
+
+if TYPE_CHECKING:
+    from .stores import Store
 
 __all__ = ["KeySource", "StaticKeySource", "build_sources", "static_source"]
 
@@ -87,6 +91,8 @@ def build_sources(
     timer: Callable[[], float],
     hooks: Hooks | None,
     max_keys: int = MAX_KEYS,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> dict[str, KeySource]:
     """The key source of each configured issuer.
 
@@ -94,7 +100,8 @@ def build_sources(
     set, or one remote key set per URL (Azure AD's v1 and v2 issuers of a
     tenant publish one JWKS: one fetch serves both). Each issuer's tokens
     still verify only with keys from the source configured for it; issuers
-    left to discovery each get their own.
+    left to discovery each get their own. With a ``store``, remote key sets
+    are shared with every validator using it (one fetch per refresh for a fleet).
 
     Raises:
         ConfigurationError: a ``jwks`` or ``jwks_uri`` that does not fit the issuer(s),
@@ -129,6 +136,8 @@ def build_sources(
                     timer=timer,
                     hooks=hooks,
                     max_keys=max_keys,
+                    store=store,
+                    clock=clock,
                 )
                 if uri is not None:
                     shared[uri] = source

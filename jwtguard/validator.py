@@ -226,6 +226,8 @@ class Validator:
             timer=options.timer,
             hooks=options.hooks,
             max_keys=options.max_keys,
+            store=options.store,  # a store given by the application: key sets shared with its fleet
+            clock=options.clock,
         )
 
     @classmethod

@@ -1,5 +1,6 @@
-"""A fleet of worker processes sharing one Redis: DPoP replay is caught across workers, and a
-revocation made anywhere reaches every worker within the documented bound."""
+"""A fleet of worker processes sharing one Redis: DPoP replay is caught across workers, a
+revocation made anywhere reaches every worker within the documented bound, the fleet fetches
+each key set once per refresh, and a Redis outage leaves the workers answering from memory."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
@@ -25,6 +27,7 @@ from jwtguard.testing import DPoPKey, LocalIssuer
 TESTS = Path(__file__).resolve().parent
 WORKERS = 4
 PUBLIC_URL = "https://api.example.test/messages"
+KEY_SET_MAX_AGE = 2.0  # the workers clamp the issuer's max-age to this: refreshes within a test's time
 _OPENER = build_opener(ProxyHandler({}))  # loopback: never through a proxy from the environment
 
 
@@ -44,9 +47,8 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[i
 
 
 @pytest.fixture(scope="module")
-def fleet(jwtguard_session_issuer: LocalIssuer) -> Iterator[tuple[list[int], RedisServer, LocalIssuer]]:
-    issuer = jwtguard_session_issuer
-    with running_redis() as redis:
+def fleet() -> Iterator[tuple[list[int], RedisServer, LocalIssuer]]:
+    with LocalIssuer() as issuer, running_redis() as redis:  # the issuer of this fleet alone: its fetches count
         env = {
             **os.environ,
             "NO_PROXY": "*",
@@ -54,6 +56,7 @@ def fleet(jwtguard_session_issuer: LocalIssuer) -> Iterator[tuple[list[int], Red
             "JWTGUARD_AUDIENCE": issuer.audience,
             "JWTGUARD_JWKS_URI": issuer.jwks_uri,
             "JWTGUARD_ALGORITHMS": ",".join(sorted({key.alg for key in issuer.keys})),
+            "JWTGUARD_CACHE_MAX_AGE_BOUNDS": f"{KEY_SET_MAX_AGE},{KEY_SET_MAX_AGE}",
             "FLEET_REDIS_URL": redis.url,
             "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         }
@@ -98,6 +101,22 @@ def test_the_workers_are_separate_processes(fleet: Any) -> None:
     assert len({_get(port, "/health")[1]["pid"] for port in ports}) == WORKERS
 
 
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _all_at_once(ports: list[int], token: str) -> list[int]:
+    with ThreadPoolExecutor(len(ports)) as pool:
+        return [status for status, _ in pool.map(lambda port: _get(port, "/messages", _bearer(token)), ports)]
+
+
+def test_a_cold_fleet_fetches_the_key_set_once(fleet: Any) -> None:
+    ports, _, issuer = fleet
+    assert issuer.jwks_fetches == 0
+    assert _all_at_once(ports, issuer.token()) == [200] * WORKERS  # four cold workers at once
+    assert issuer.jwks_fetches == 1
+
+
 def test_a_dpop_proof_replayed_to_another_worker_is_refused(fleet: Any) -> None:
     ports, _, issuer = fleet
     client = DPoPKey.generate()
@@ -127,3 +146,32 @@ def test_a_subject_revoked_anywhere_is_refused_by_every_worker_within_the_bound(
     assert time.monotonic() - revoked_at < 2  # the documented bound: the sync interval plus a round trip
     for port in ports:
         assert _get(port, "/messages", {"Authorization": f"Bearer {token}"}) == (401, {"error": "token_revoked"})
+
+
+def test_the_fleet_refreshes_a_key_set_with_one_fetch(fleet: Any) -> None:
+    ports, _, issuer = fleet
+    for _ in range(2):
+        time.sleep(KEY_SET_MAX_AGE + 0.3)  # every worker's keys (and the stored set) past their max age
+        before = issuer.jwks_fetches
+        assert _all_at_once(ports, issuer.token()) == [200] * WORKERS  # stale keys answer; a refresh starts
+        time.sleep(0.5)  # the background refreshes end (a fetch on loopback takes milliseconds)
+        assert _all_at_once(ports, issuer.token()) == [200] * WORKERS
+        assert issuer.jwks_fetches == before + 1
+
+
+def test_the_workers_keep_answering_from_memory_while_redis_is_down(fleet: Any) -> None:
+    ports, redis, issuer = fleet
+    assert _all_at_once(ports, issuer.token()) == [200] * WORKERS
+    redis.stop()
+    try:
+        before = issuer.jwks_fetches
+        statuses: list[int] = []
+        ends = time.monotonic() + KEY_SET_MAX_AGE + 1  # through a refresh of every worker's keys
+        while time.monotonic() < ends:
+            statuses += _all_at_once(ports, issuer.token())
+            time.sleep(0.05)  # a steady trickle of requests, bounded by the deadline above
+        assert set(statuses) == {200}
+        assert before < issuer.jwks_fetches <= before + 2 * WORKERS  # each worker refreshed for itself
+    finally:
+        redis.start()
+    assert _all_at_once(ports, issuer.token()) == [200] * WORKERS

@@ -1,19 +1,24 @@
-"""Shared state: revocations (cache hits included) and DPoP replay, in memory and on a real Redis."""
+"""Shared state: revocations (cache hits included), DPoP replay and key sets, in memory and on a real Redis."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fake_clock import FakeClock
 from redis_server import RedisServer, running_redis
+from waiting import wait_until
 
 import jwtguard
-from jwtguard.stores import MemoryStore, Store, StoreUnavailableError
-from jwtguard.testing import DPoPKey, SigningKey, TokenFactory
+from jwtguard._jwks import RemoteKeySource
+from jwtguard._shared_keys import Record, SharedKeySets
+from jwtguard.stores import MemoryStore, Revocations, Store, StoreUnavailableError
+from jwtguard.testing import DPoPKey, LocalIssuer, SigningKey, TokenFactory
 
 ISSUER = "https://issuer.example.test/"
 AUDIENCE = "https://api.example.test"
@@ -205,3 +210,144 @@ def _refused_within(validator: jwtguard.Validator, token: str, seconds: float = 
             return True
         time.sleep(0.01)  # the mirror thread polls Redis: bounded wait
     return False
+
+
+# -- key sets shared by a fleet ------------------------------------------------------------
+
+
+def _fleet_of(issuer: LocalIssuer, store: Store, clock: FakeClock, size: int = 4) -> list[jwtguard.Validator]:
+    return [issuer.validator(store=store, timer=clock, jwks_uri=issuer.jwks_uri) for _ in range(size)]
+
+
+def _validate_all_at_once(validators: list[jwtguard.Validator], token: str) -> None:
+    with ThreadPoolExecutor(len(validators)) as pool:
+        list(pool.map(lambda validator: validator.validate(token), validators))
+
+
+def _sources(validators: list[jwtguard.Validator]) -> list[RemoteKeySource]:
+    return [source for v in validators for source in v._sources.values() if isinstance(source, RemoteKeySource)]
+
+
+def _idle(validators: list[jwtguard.Validator]) -> bool:
+    return all(source._inflight is None for source in _sources(validators))
+
+
+def test_validators_sharing_a_store_fetch_each_key_set_once(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    store = MemoryStore(timer=clock, clock=clock)
+    fleet = _fleet_of(own_issuer, store, clock)
+    _validate_all_at_once(fleet, own_issuer.token())  # a cold start of four validators at once
+    assert own_issuer.jwks_fetches == 1
+    assert sum(source.store_reads for source in _sources(fleet)) == 3
+    clock.advance(500)  # past the refresh point (80 % of the issuer's max-age=600)
+    token = own_issuer.token()
+    _validate_all_at_once(fleet, token)  # answered from memory at once; each starts a background refresh
+    assert wait_until(lambda: _idle(fleet))
+    assert own_issuer.jwks_fetches == 2  # one refresh for all four
+    clock.advance(100)  # 600 s after the first fetch, 100 s after the refresh: the refreshed keys serve
+    for validator in fleet:
+        validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2
+    assert all(status.age == pytest.approx(100) for v in fleet for status in v.key_set_status())
+
+
+def test_a_rotated_key_costs_the_fleet_one_fetch(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    store = MemoryStore(timer=clock, clock=clock)
+    fleet = _fleet_of(own_issuer, store, clock)
+    _validate_all_at_once(fleet, own_issuer.token())
+    own_issuer.rotate()
+    _validate_all_at_once(fleet, own_issuer.token())  # an unknown kid on every validator
+    for validator in fleet:  # one by one: a later one finds the new key set in the store
+        validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_a_key_set_in_the_store_from_another_url_is_ignored(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    store = MemoryStore(timer=clock, clock=clock)
+    forger = SigningKey.generate("RS256", kid=own_issuer.signing_key.kid)
+    shared = SharedKeySets(store, own_issuer.issuer, own_issuer.jwks_uri, max_bytes=1 << 20)
+    for url, keys in (("https://attacker.example/jwks.json", [forger.jwk]), (own_issuer.jwks_uri, [])):
+        forged = Record("forged", own_issuer.issuer, url, clock(), 600, {"keys": keys})
+        shared.publish(forged, 600)
+        validator = _fleet_of(own_issuer, store, clock, 1)[0]
+        validator.validate(own_issuer.token())  # fetched from the issuer itself
+        forged_token = TokenFactory(own_issuer.issuer, own_issuer.audience, key=forger, clock=clock).mint()
+        assert refused_code(validator, forged_token) == "bad_signature"
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_an_hmac_key_in_the_store_is_never_used(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    store = MemoryStore(timer=clock, clock=clock)
+    secret = {"kty": "oct", "kid": "shared-secret", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I"}
+    shared = SharedKeySets(store, own_issuer.issuer, own_issuer.jwks_uri, max_bytes=1 << 20)
+    document = {"keys": [*own_issuer.jwks()["keys"], secret]}
+    shared.publish(Record("r", own_issuer.issuer, own_issuer.jwks_uri, clock(), 600, document), 600)
+    validator = own_issuer.validator(store=store, timer=clock, jwks_uri=own_issuer.jwks_uri, algorithms=["RS256"])
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 0  # the stored document served, parsed with every key rule
+    assert [status.key_count for status in validator.key_set_status()] == [1]
+
+
+class _BrokenStore(MemoryStore):
+    def get_document(self, key: str) -> bytes | None:
+        raise StoreUnavailableError("ConnectionError")
+
+    def try_lock(self, key: str, ttl: float, owner: str) -> bool:
+        raise StoreUnavailableError("ConnectionError")
+
+
+class _OwnStore(Store):
+    """An application's own store written before key sets were shared: only the abstract methods."""
+
+    def revoke_token(self, jti: str, *, expires_at: float) -> None: ...
+    def revoke_subject(self, sub: str, *, issued_before: float, expires_at: float | None = None) -> None: ...
+    def version(self) -> int:
+        return 0
+
+    def revocations(self) -> Revocations:
+        return Revocations()
+
+    def add_once(self, key: str, ttl: float) -> bool | None:
+        return True
+
+
+@pytest.mark.parametrize("store_class", [_BrokenStore, _OwnStore])
+def test_without_a_working_shared_store_each_validator_fetches_for_itself(
+    own_issuer: LocalIssuer, clock: FakeClock, store_class: type[Store]
+) -> None:
+    store = store_class()
+    fleet = _fleet_of(own_issuer, store, clock, 2)
+    for validator in fleet:
+        validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 2
+
+
+def test_a_waiting_validator_fetches_itself_when_the_winner_fails(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    store = MemoryStore(timer=clock, clock=clock)
+    shared = SharedKeySets(store, own_issuer.issuer, own_issuer.jwks_uri, max_bytes=1 << 20)
+    assert shared.try_lock("a-worker-that-dies", 3600)  # held, and never released: only its TTL would end it
+    validator = _fleet_of(own_issuer, store, clock, 1)[0]
+    started = time.monotonic()
+    threading.Timer(0.2, shared.unlock, ["a-worker-that-dies"]).start()  # its fetch failed: released, no document
+    validator.validate(own_issuer.token())
+    assert own_issuer.jwks_fetches == 1
+    assert time.monotonic() - started < 1
+
+
+def test_redis_shares_key_sets_and_an_outage_costs_nothing(own_issuer: LocalIssuer, clock: FakeClock) -> None:
+    from jwtguard.stores import RedisStore
+
+    with running_redis() as server:
+        clock.now = time.time()
+        fleet = _fleet_of(own_issuer, RedisStore(server.url, prefix="keys:"), clock)
+        _validate_all_at_once(fleet, own_issuer.token())
+        assert own_issuer.jwks_fetches == 1
+        server.stop()
+        for validator in fleet:  # keys in memory: Redis is never asked
+            validator.validate(own_issuer.token())
+        late = own_issuer.validator(store=RedisStore(server.url, prefix="keys:"), timer=clock)
+        late.validate(own_issuer.token())  # a cold validator fetches for itself
+        clock.advance(500)
+        for validator in fleet:  # due for a refresh: each fetches for itself, nobody waits
+            validator.validate(own_issuer.token())
+        assert wait_until(lambda: _idle(fleet))
+        assert own_issuer.jwks_fetches == 2 + len(fleet)

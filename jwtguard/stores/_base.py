@@ -1,4 +1,4 @@
-"""The store interface: the state validators share (revocations, DPoP proof ``jti`` s).
+"""The store interface: the state validators share (revocations, DPoP proof ``jti`` s, key sets).
 
 Theory of operation
 -------------------
@@ -17,8 +17,16 @@ endpoint — call :meth:`Store.revoke_token` and :meth:`Store.revoke_subject`.
 Every entry carries the time after which no token it covers can still be
 valid, and leaves the store by itself then.
 
+Key sets are shared as documents: the validator that wins :meth:`Store.try_lock`
+for an issuer fetches its JWKS and publishes it with :meth:`Store.put_document`
+(with the URL it came from, its fetch time and max age); the others read it
+with :meth:`Store.get_document` and parse it themselves, every key rule
+applied. Each validator keeps its parsed keys in memory: a request never
+waits on the store for a key it has (see :mod:`jwtguard._shared_keys`).
+
 To back the store with something else, subclass :class:`Store` and implement
-its abstract methods; the async ones default to running the sync ones.
+its abstract methods; the async ones default to running the sync ones. The
+key-set methods are optional: without them each validator fetches for itself.
 """
 
 from __future__ import annotations
@@ -87,6 +95,41 @@ class Store(abc.ABC):
     async def aadd_once(self, key: str, ttl: float) -> bool | None:
         """Like :meth:`add_once`, without blocking the event loop (default: in a thread)."""
         return await asyncio.to_thread(self.add_once, key, ttl)
+
+    # -- key sets shared by a fleet --------------------------------------------------------
+    # Optional: the defaults share nothing, so every validator fetches its issuers' keys itself.
+
+    def get_document(self, key: str) -> bytes | None:
+        """The document stored under ``key``, or ``None`` (default: none is ever stored).
+
+        Raises:
+            StoreUnavailableError: the store cannot answer.
+        """
+        return None
+
+    def put_document(self, key: str, value: bytes, ttl: float) -> None:  # noqa: B027 - optional
+        """Store ``value`` under ``key`` for ``ttl`` seconds, replacing any (default: keep nothing).
+
+        Raises:
+            StoreUnavailableError: the store cannot answer.
+        """
+
+    def try_lock(self, key: str, ttl: float, owner: str) -> bool:
+        """Take the lock ``key`` for ``owner`` (a random string) for ``ttl`` seconds, unless it is held.
+
+        ``True`` if taken. The default always answers ``True``: no lock is shared.
+
+        Raises:
+            StoreUnavailableError: the store cannot answer.
+        """
+        return True
+
+    def unlock(self, key: str, owner: str) -> None:  # noqa: B027 - optional
+        """Release the lock ``key`` if ``owner`` still holds it (default: nothing to release).
+
+        Raises:
+            StoreUnavailableError: the store cannot answer.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional for implementations
         """Release connections and threads (optional)."""

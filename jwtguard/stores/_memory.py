@@ -39,6 +39,8 @@ class MemoryStore(Store):
         self._tokens: dict[str, float] = {}
         self._subjects: dict[str, tuple[float, float]] = {}
         self._version = 0
+        self._documents: dict[str, tuple[float, bytes]] = {}  # key -> (expiry on timer, value)
+        self._locks: dict[str, tuple[float, str]] = {}  # key -> (expiry on timer, owner)
 
     def revoke_token(self, jti: str, *, expires_at: float) -> None:
         with self._lock:
@@ -89,3 +91,32 @@ class MemoryStore(Store):
 
     async def aadd_once(self, key: str, ttl: float) -> bool | None:
         return self.add_once(key, ttl)  # memory only: no reason to leave the event loop
+
+    def get_document(self, key: str) -> bytes | None:
+        now = self._timer()
+        with self._lock:
+            entry = self._documents.get(key)
+            if entry is None or entry[0] <= now:
+                return None
+            return entry[1]
+
+    def put_document(self, key: str, value: bytes, ttl: float) -> None:
+        now = self._timer()
+        with self._lock:
+            self._documents = {k: entry for k, entry in self._documents.items() if entry[0] > now}
+            self._documents[key] = (now + ttl, bytes(value))
+
+    def try_lock(self, key: str, ttl: float, owner: str) -> bool:
+        now = self._timer()
+        with self._lock:
+            held = self._locks.get(key)
+            if held is not None and held[0] > now:
+                return False
+            self._locks[key] = (now + ttl, owner)
+            return True
+
+    def unlock(self, key: str, owner: str) -> None:
+        with self._lock:
+            held = self._locks.get(key)
+            if held is not None and held[1] == owner:
+                del self._locks[key]

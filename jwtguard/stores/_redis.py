@@ -1,4 +1,4 @@
-"""A store on Redis: every worker and pod that shares it shares revocations and DPoP replay state."""
+"""A store on Redis: every worker and pod that shares it shares revocations, DPoP replay state and key sets."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ if (not old) or tonumber(old) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1
 redis.call('ZADD', KEYS[2], 'GT', ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
 return redis.call('INCR', KEYS[3])
+"""
+
+# Release a lock only if its owner still holds it (it may have expired and been taken by another).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -78,6 +84,7 @@ class RedisStore(Store):
         self._prefix = prefix
         self._clock = clock
         self._revoke_subject = self._client.register_script(_REVOKE_SUBJECT)
+        self._unlock = self._client.register_script(_UNLOCK)
 
     def _key(self, name: str) -> str:
         return self._prefix + name
@@ -141,6 +148,33 @@ class RedisStore(Store):
             client = self._async[loop] = self._make_async()
         try:
             return bool(await client.set(self._key("dpop:" + key), b"1", nx=True, px=max(1, int(ttl * 1000))))
+        except _FAILURES as exc:
+            raise StoreUnavailableError(type(exc).__name__) from None
+
+    def get_document(self, key: str) -> bytes | None:
+        try:
+            value = self._client.get(self._key(key))
+        except _FAILURES as exc:
+            raise StoreUnavailableError(type(exc).__name__) from None
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else bytes(value)  # str: decode_responses=True
+
+    def put_document(self, key: str, value: bytes, ttl: float) -> None:
+        try:
+            self._client.set(self._key(key), value, px=max(1, int(ttl * 1000)))
+        except _FAILURES as exc:
+            raise StoreUnavailableError(type(exc).__name__) from None
+
+    def try_lock(self, key: str, ttl: float, owner: str) -> bool:
+        try:
+            return bool(self._client.set(self._key(key), owner, nx=True, px=max(1, int(ttl * 1000))))
+        except _FAILURES as exc:
+            raise StoreUnavailableError(type(exc).__name__) from None
+
+    def unlock(self, key: str, owner: str) -> None:
+        try:
+            self._unlock(keys=[self._key(key)], args=[owner])
         except _FAILURES as exc:
             raise StoreUnavailableError(type(exc).__name__) from None
 
