@@ -71,6 +71,12 @@ def _integer(value: object, what: str, minimum: int) -> int:
     return value
 
 
+def _optional_text(value: object, what: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigurationError(f"{what} must be a URL")
+    return value
+
+
 def _function(value: object, what: str) -> Callable[[], float]:
     if not callable(value) or as_number(value()) is None:
         raise ConfigurationError(f"{what} must be a callable returning a finite number of seconds")
@@ -118,6 +124,12 @@ class Options:
     dpop_nonce_secret: str | bytes | None = field(default=None, repr=False)
     dpop_replay_cache_size: int = 100_000
     role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS
+    introspection: str | None = None
+    introspection_endpoint: str | None = None
+    introspection_client: Sequence[str] | None = field(default=None, repr=False)
+    introspection_auth_method: str = "client_secret_basic"
+    introspection_cache_size: int = 1024
+    introspection_cache_ttl: float = 60.0
     store: Store | None = field(default=None, repr=False)
     store_sync_interval: float = 1.0
 
@@ -223,6 +235,34 @@ def _sync_interval(o: Options) -> float:
     return value
 
 
+def _introspection(o: Options) -> str | None:
+    from ._introspection import INTROSPECTION_MODES
+
+    if o.introspection is None:  # an endpoint alone means: introspect opaque tokens
+        return "opaque" if o.introspection_endpoint is not None else None
+    if o.introspection not in INTROSPECTION_MODES:
+        raise ConfigurationError(f"introspection must be one of {', '.join(INTROSPECTION_MODES)} (or None)")
+    return o.introspection
+
+
+def _introspection_client(o: Options) -> tuple[str, str] | None:
+    client = o.introspection_client
+    if client is None:
+        return None
+    pair = strings(client, "introspection_client") if not isinstance(client, str) else ()
+    if len(pair) != 2:
+        raise ConfigurationError("introspection_client must be (client_id, client_secret)")
+    return pair[0], pair[1]
+
+
+def _introspection_auth_method(o: Options) -> str:
+    from ._introspection import INTROSPECTION_AUTH_METHODS
+
+    if o.introspection_auth_method not in INTROSPECTION_AUTH_METHODS:
+        raise ConfigurationError(f"introspection_auth_method must be one of {', '.join(INTROSPECTION_AUTH_METHODS)}")
+    return o.introspection_auth_method
+
+
 def _hooks(o: Options) -> Hooks | None:
     if o.hooks is not None and not isinstance(o.hooks, Hooks):
         raise ConfigurationError("hooks must be a jwtguard.hooks.Hooks")
@@ -290,6 +330,12 @@ _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "dpop_nonce_secret": _nonce_secret,
     "dpop_replay_cache_size": lambda o: _integer(o.dpop_replay_cache_size, "dpop_replay_cache_size", 1),
     "role_claims": lambda o: strings(o.role_claims, "role_claims"),
+    "introspection": _introspection,
+    "introspection_endpoint": lambda o: _optional_text(o.introspection_endpoint, "introspection_endpoint"),
+    "introspection_client": _introspection_client,
+    "introspection_auth_method": _introspection_auth_method,
+    "introspection_cache_size": lambda o: _integer(o.introspection_cache_size, "introspection_cache_size", 0),
+    "introspection_cache_ttl": lambda o: seconds(o.introspection_cache_ttl, "introspection_cache_ttl"),
     "store": _store,
     "store_sync_interval": _sync_interval,
 }

@@ -1,4 +1,4 @@
-"""A small, bounded HTTP GET for discovery documents and key sets.
+"""A small, bounded HTTP GET for discovery documents and key sets (and a POST for token introspection).
 
 Every wait is bounded (connect, each read, and the whole response by a
 deadline), the body is capped, compressed encodings are neither asked for nor
@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 from urllib.request import proxy_bypass_environment  # type: ignore[attr-defined]
 
 from .errors import ConfigurationError
@@ -50,6 +50,7 @@ __all__ = [
     "get_json",
     "is_loopback",
     "max_age_of",
+    "post_form",
     "tls_context",
 ]
 
@@ -304,6 +305,36 @@ def fetch_json(url: str, settings: HttpSettings, deadline: float | None = None) 
     raise FetchError("too_many_redirects")
 
 
+def post_form(
+    url: str, form: Mapping[str, str], settings: HttpSettings, deadline: float, headers: Mapping[str, str] | None = None
+) -> Any:
+    """POST ``form`` (``application/x-www-form-urlencoded``) to ``url``; return the JSON body, all before ``deadline``.
+
+    The same bounds as a GET: the deadline (a watchdog), ``settings.max_bytes``,
+    no compressed body, the proxy and trust store of ``settings``. No redirect is
+    followed (it would resend the form, credentials included, elsewhere). An
+    application's ``fetch`` function is never used: it makes GETs only.
+
+    Raises:
+        FetchError: network error, timeout, a status other than 2xx, a body too large,
+            compressed or not JSON.
+    """
+    if time.monotonic() >= deadline:
+        raise FetchError("timeout")
+    sent = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+    status, found, body = _get(url, settings, deadline, method="POST", body=urlencode(form).encode(), headers=sent)
+    if time.monotonic() > deadline:
+        raise FetchError("timeout")
+    if not 200 <= status < 300:
+        raise FetchError("http_status", status)
+    if found.get("content-encoding", "identity").strip().lower() != "identity":
+        raise FetchError("compressed_response")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise FetchError("invalid_json") from None
+
+
 def _request_headers(settings: HttpSettings) -> dict[str, str]:
     # identity only: a compressed body could expand far beyond max_bytes once decoded.
     fixed = {"Accept": "application/json", "Accept-Encoding": "identity", "User-Agent": _USER_AGENT}
@@ -398,8 +429,17 @@ def _connect_via_proxy(conn: http.client.HTTPConnection, expired: threading.Even
         raise FetchError("timeout" if expired.is_set() else "proxy_error") from None
 
 
-def _get(url: str, settings: HttpSettings, deadline: float) -> tuple[int, dict[str, str], bytes]:
-    """One GET; a watchdog closes the socket at ``deadline``, so no server (or proxy) can hold it longer."""
+def _get(
+    url: str,
+    settings: HttpSettings,
+    deadline: float,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One request (a GET unless ``method``); a watchdog closes the socket at ``deadline``, so no server
+    (or proxy) can hold it longer. ``headers`` win over the fixed ones."""
     remaining = deadline - time.monotonic()
     conn, target, proxy_headers = _connection(url, settings, remaining)
     expired = threading.Event()
@@ -419,7 +459,8 @@ def _get(url: str, settings: HttpSettings, deadline: float) -> tuple[int, dict[s
     try:
         if proxy_headers is not None:  # through a proxy: its failures get their own reason
             _connect_via_proxy(conn, expired)
-        conn.request("GET", target, headers={**_request_headers(settings), **(proxy_headers or {})})
+        sent = {**_request_headers(settings), **(headers or {}), **(proxy_headers or {})}
+        conn.request(method, target, body=body, headers=sent)
         response = conn.getresponse()
         found = _headers_of(response)
         if response.status in _REDIRECTS or not 200 <= response.status < 300:

@@ -61,6 +61,8 @@ DESCRIPTIONS: dict[str, str] = {
     "invalid_claim": "The access token has an invalid claim",
     "insufficient_scope": "The access token does not have the required scope",
     "keyset_unavailable": "The signing keys are temporarily unavailable",
+    "introspection_unavailable": "The access token cannot be checked right now",
+    "token_inactive": "The access token is not active",
     "invalid_dpop_proof": "The DPoP proof is invalid",
     "dpop_proof_missing": "A DPoP proof is required",
     "dpop_proof_replayed": "The DPoP proof was already used",

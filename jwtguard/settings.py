@@ -93,6 +93,12 @@ _OPTION_KINDS: Mapping[str, str] = {
     "dpop_nonce_secret": "text",
     "dpop_replay_cache_size": "int",
     "role_claims": "list",
+    "introspection": "text",
+    "introspection_endpoint": "text",
+    "introspection_client": "list",
+    "introspection_auth_method": "text",
+    "introspection_cache_size": "int",
+    "introspection_cache_ttl": "float",
     "store": "instance",
     "store_sync_interval": "float",
 }

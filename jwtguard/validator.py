@@ -26,6 +26,7 @@ from ._config import (
 )
 from ._dpop import DEFAULT_DPOP_ALGORITHMS, Proof
 from ._http import Fetch
+from ._introspection import Introspection, claims_of
 from ._keycache import CachePolicy
 from ._keys import MAX_KEYS, Key
 from ._options import media_type, number
@@ -117,6 +118,22 @@ class Validator:
             entries, new proofs are refused with 503 rather than old ones forgotten.
         role_claims: where :attr:`Claims.roles <jwtguard.Claims.roles>` looks: claim names or dotted
             paths (``"resource_access.my-client.roles"``).
+        introspection: RFC 7662 token introspection: ``"opaque"`` (tokens that are not
+            a JWS or JWE are POSTed to the issuer's introspection endpoint, and the claims
+            of its answer pass the same checks as a JWT's; ``active: false`` is a 401
+            ``token_inactive``), ``"always"`` (JWTs too, after their local checks: for
+            routes where a revocation must count at once), or ``None`` (off; an opaque
+            token is ``malformed_token``). Default: ``"opaque"`` when
+            ``introspection_endpoint`` is given, else off. See :mod:`jwtguard._introspection`.
+        introspection_endpoint: the introspection endpoint. Default: the issuer's
+            discovery document's ``introspection_endpoint``.
+        introspection_client: ``(client_id, client_secret)`` this API authenticates
+            with at the introspection endpoint (required with introspection).
+        introspection_auth_method: ``"client_secret_basic"`` (default) or ``"client_secret_post"``.
+        introspection_cache_size: introspection answers remembered (0: none).
+        introspection_cache_ttl: seconds an answer is remembered at most (never past the
+            token's ``exp``; 0: not at all). A revocation at the issuer reaches this
+            validator within this bound (unless it also reaches ``store``).
         store: the state shared with other validators and workers
             (:mod:`jwtguard.stores`): revocations, refused on every request
             (cache hits included), and DPoP proofs, each accepted once fleet-wide.
@@ -168,6 +185,12 @@ class Validator:
         dpop_nonce_secret: str | bytes | None = None,
         dpop_replay_cache_size: int = 100_000,
         role_claims: Sequence[str] = DEFAULT_ROLE_CLAIMS,
+        introspection: str | None = None,
+        introspection_endpoint: str | None = None,
+        introspection_client: Sequence[str] | None = None,
+        introspection_auth_method: str = "client_secret_basic",
+        introspection_cache_size: int = 1024,
+        introspection_cache_ttl: float = 60.0,
         store: Store | None = None,
         store_sync_interval: float = 1.0,
     ) -> None:
@@ -195,6 +218,9 @@ class Validator:
         custom_time_check = any(checks.get(name) is not None for name in ("exp", "nbf", "iat"))
         size = options.token_cache_size
         self._token_cache = TokenCache(size) if size and not custom_time_check else None
+        self._introspection = Introspection.from_options(options, _http.HttpSettings.from_options(options))
+        if self._introspection is not None and self._introspection.always:
+            self._token_cache = None  # every request asks the issuer: no path may skip it
         self._clock = options.clock
         self._hooks = options.hooks
         self._role_claims = cast(tuple[str, ...], options.role_claims)
@@ -352,7 +378,15 @@ class Validator:
             InvalidTokenError: the token fails a check (``ExpiredTokenError`` when expired).
             InsufficientScopeError: a ``required_scopes`` entry is missing.
             KeySetUnavailableError: no usable keys (the key-set endpoint failed).
+            ServiceUnavailableError: with ``introspection``, the endpoint could not be asked
+                (503, ``introspection_unavailable``).
         """
+        if self._introspection is not None:
+            return self._introspected(token)
+        return self._validate_jwt(token)
+
+    def _validate_jwt(self, token: str) -> Claims:
+        """Every local check of a JWT: :meth:`validate` without introspection."""
         claims = self._from_cache(token)
         if claims is not None:
             return claims
@@ -365,7 +399,12 @@ class Validator:
         return _finish_flow(flow, key)
 
     async def avalidate(self, token: str) -> Claims:
-        """Like :meth:`validate`; only a key-set fetch leaves the event loop."""
+        """Like :meth:`validate`; only a key-set fetch (or an introspection request) leaves the event loop."""
+        if self._introspection is not None:
+            return await self._aintrospected(token)
+        return await self._avalidate_jwt(token)
+
+    async def _avalidate_jwt(self, token: str) -> Claims:
         claims = self._from_cache(token)
         if claims is not None:
             return claims
@@ -376,6 +415,67 @@ class Validator:
         except AuthError as error:
             return _finish_flow(flow, error)
         return _finish_flow(flow, key)
+
+    # -- introspection (RFC 7662) ------------------------------------------------------
+
+    def _introspected(self, token: str) -> Claims:
+        """:meth:`validate` with introspection: opaque tokens asked, JWTs checked locally (and asked, ``"always"``)."""
+        introspection = self._introspection
+        assert introspection is not None
+        opaque = introspection.is_opaque(token)
+        local = None if opaque else self._validate_jwt(token)
+        if local is not None and not introspection.always:
+            return local
+        try:
+            if opaque:
+                introspection.check_opaque(token, self.max_token_size)
+            response = introspection.introspect(token)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        return self._accept_introspected(response, local)
+
+    async def _aintrospected(self, token: str) -> Claims:
+        """Like :meth:`_introspected`; the request runs in a thread of its own."""
+        introspection = self._introspection
+        assert introspection is not None
+        opaque = introspection.is_opaque(token)
+        local = None if opaque else await self._avalidate_jwt(token)
+        if local is not None and not introspection.always:
+            return local
+        try:
+            if opaque:
+                introspection.check_opaque(token, self.max_token_size)
+            response = await introspection.aintrospect(token)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        return self._accept_introspected(response, local)
+
+    def _accept_introspected(self, response: Mapping[str, Any], local: Claims | None) -> Claims:
+        """The claims an introspection answer stands for, after the checks a JWT's claims pass."""
+        assert self._introspection is not None
+        try:
+            payload = claims_of(response)  # not active: token_inactive
+            if local is not None:
+                return local  # a JWT's own verified claims; the answer only said it is live
+            iss = payload.get("iss")
+            named = (self._introspection.issuer,) if self._introspection.issuer else self.issuers
+            if iss is not None and named and iss not in named:
+                raise InvalidTokenError("unknown_issuer", claim="iss", reason="mismatch")
+            now = self._clock()
+            for check in self._checks:
+                check(payload, now)
+            claims = Claims._adopt(payload, {}, self._role_claims)
+            self._revocations.check(claims)
+            if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
+                raise InsufficientScopeError(self.required_scopes)
+        except AuthError as error:
+            self._rejected(error)
+            raise
+        if self._hooks is not None:
+            call_safely(self._hooks.on_validated, claims, cached=False)
+        return claims
 
     # -- requests -------------------------------------------------------------------
 

@@ -54,6 +54,12 @@ ENV = {
     "DPOP_NONCE_SECRET": "sixteen-bytes-or-more",
     "DPOP_REPLAY_CACHE_SIZE": "500",
     "ROLE_CLAIMS": "roles,resource_access.api.roles",
+    "INTROSPECTION": "always",
+    "INTROSPECTION_ENDPOINT": "https://issuer.example.test/introspect",
+    "INTROSPECTION_CLIENT": "api-client,api-secret",
+    "INTROSPECTION_AUTH_METHOD": "client_secret_post",
+    "INTROSPECTION_CACHE_SIZE": "50",
+    "INTROSPECTION_CACHE_TTL": "30",
     "STORE": "jwtguard.stores:MemoryStore",
     "STORE_SYNC_INTERVAL": "0.5",
 }
@@ -90,6 +96,15 @@ def test_every_validator_option_is_reachable_from_the_environment() -> None:
     assert (options.dpop_nonce, options.dpop_nonce_secret) == (True, b"sixteen-bytes-or-more")
     assert (options.dpop_replay_cache_size, options.role_claims) == (500, ("roles", "resource_access.api.roles"))
     assert type(options.store).__name__ == "MemoryStore"
+    assert (options.introspection, options.introspection_endpoint) == (
+        "always",
+        "https://issuer.example.test/introspect",
+    )
+    assert (options.introspection_client, options.introspection_auth_method) == (
+        ("api-client", "api-secret"),
+        "client_secret_post",
+    )
+    assert (options.introspection_cache_size, options.introspection_cache_ttl) == (50, 30.0)
     assert options.store_sync_interval == 0.5
 
 
