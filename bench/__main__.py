@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chart, dpop, http_load, inprocess, keyset, machine, micro, report
+from . import chart, dpop, http_load, inprocess, keyset, machine, micro, report, stores
 from .timing import ALGORITHMS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
-PARTS = ("micro", "inprocess", "dpop", "http", "keyset")
+PARTS = ("micro", "inprocess", "dpop", "http", "keyset", "stores")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto", help="HTTP load generator")
     parser.add_argument("--rounds", type=int, help="override the rounds of the micro, DPoP and HTTP parts")
     parser.add_argument("--duration", type=float, help="override the seconds per HTTP measurement")
+    parser.add_argument("--redis-url", help="the Redis of the stores part (default: a redis-server of its own)")
     parser.add_argument(
         "--output", type=Path, help="markdown to write (default: docs/performance.md; none with --quick)"
     )
@@ -47,6 +48,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         settings.micro_rounds = settings.dpop_rounds = settings.http_rounds = args.rounds
     if args.duration:
         settings.http_duration = args.duration
+    if args.redis_url:
+        settings.redis_url = args.redis_url
     return settings
 
 
@@ -66,6 +69,7 @@ def run(settings: Settings, parts: Sequence[str], log: Any = sys.stderr) -> dict
         "dpop": dpop.run,
         "http": http_load.run,
         "keyset": keyset.run,
+        "stores": stores.run,
     }
     for part in PARTS:
         if part in parts:

@@ -422,6 +422,53 @@ def _dpop(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _fetches(count: int) -> str:
+    return f"{count} JWKS fetch" + ("" if count == 1 else "es")
+
+
+def _stores(section: dict[str, Any]) -> list[str]:
+    us, ratio = section["us"], section["ratio"]
+    revoked = f"{section['revoked_tokens']:,} tokens and {section['revoked_subjects']:,} subjects revoked"
+    labels = {
+        "memory": "`MemoryStore` (the default), nothing revoked",
+        "memory, revocations": f"`MemoryStore`, {revoked}",
+        "redis": "`RedisStore`, nothing revoked",
+        "redis, revocations": f"`RedisStore`, {revoked}",
+    }
+    rows = [(labels[name], _us(us[name]), _times(ratio[name])) for name in section["variants"]]
+    lines = [
+        "µs per `validator.authenticate()` of a bearer token answered from the token cache, the store in "
+        "this process or on a local `redis-server`, with revocations present or not; median of "
+        f"{section['rounds']} interleaved rounds of {section['calls']} calls (interquartile range; ratios "
+        "paired within each round). The timed token's `jti` and `sub` are not revoked, so both look-ups run; "
+        "each validator first refused a revoked token and a token of a revoked subject.",
+        "",
+        *_table(("store", "µs per `authenticate()`", "× `MemoryStore`, nothing revoked"), rows),
+    ]
+    if not section["redis"]:
+        return [*lines, "No `redis-server` was found: the Redis rows were skipped.", ""]
+    commands = section["redis_commands_while_timing"]
+    counted = ", ".join(f"{count} `{name.upper()}`" for name, count in commands.items()) or "none"
+    total = sum(commands.values())
+    lines += [
+        f"Redis commands the server counted (`INFO commandstats`) while the {section['redis_requests_timed']:,} "
+        f"Redis requests were timed ({section['redis_seconds_timed']:.1f} s): {counted} — "
+        f"{total / max(1, section['redis_requests_timed']):.4f} per request. A revocation check costs no round "
+        "trip: the only commands a validator sends are its mirror's background polls, one `GET` of the "
+        f"version every {section['sync_interval']:g} s, wherever they fall.",
+        "",
+    ]
+    fleet = section.get("fleet")
+    if fleet:
+        lines += [
+            f"Key sets shared by a fleet: {fleet['validators']} validators starting cold at once against one "
+            f"`LocalIssuer` cost it {_fetches(fleet['jwks_fetches_shared'])} sharing a `RedisStore`, "
+            f"{_fetches(fleet['jwks_fetches_alone'])} without a store.",
+            "",
+        ]
+    return lines
+
+
 def markdown(results: dict[str, Any], chart: str | None) -> str:
     """The whole ``docs/performance.md`` page."""
     lines = [
@@ -439,7 +486,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
         "python3 -m bench --quick        # smoke run: prints the tables, writes nothing",
         "```",
         "",
-        "Options: `--parts micro,inprocess,dpop,http,keyset`, `--algorithms RS256,ES256`, `--load wrk|python`, "
+        "Options: `--parts micro,inprocess,dpop,http,keyset,stores`, `--algorithms RS256,ES256`, `--load wrk|python`, "
         "`--output PATH`, `--no-chart`, `--json PATH` (raw results), `--render JSON` (rebuild this page from "
         "them). See `bench/README.md`. Absolute numbers depend on the machine and on what else runs on it: "
         "compare the ratios.",
@@ -476,6 +523,8 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
         lines += ["## DPoP-bound requests", "", *_dpop(results["dpop"])]
     if results.get("keyset"):
         lines += ["## Key-set fetches under load", "", *_keyset(results["keyset"])]
+    if results.get("stores"):
+        lines += ["## A shared store: Redis against memory", "", *_stores(results["stores"])]
     if chart:
         lines += ["## Chart", "", f"![Validation cost and HTTP throughput ratios]({chart})", ""]
     if micro:

@@ -38,6 +38,10 @@ class Settings:
     # DPoP-bound against bearer requests (authenticate, token cache warm)
     dpop_rounds: int = 64
     dpop_calls: int = 128
+    # shared store: cached authenticate() with the store in memory or on Redis
+    stores_rounds: int = 64
+    stores_calls: int = 512
+    redis_url: str | None = None  # None: a redis-server from the PATH, started and stopped by the part
     # key set
     flood_size: int = 500
     cold_callers: int = 64
@@ -67,6 +71,8 @@ class Settings:
             inprocess_calls=8,
             dpop_rounds=3,
             dpop_calls=8,
+            stores_rounds=3,
+            stores_calls=64,
             flood_size=40,
             cold_callers=8,
             profile_calls=50,

@@ -26,8 +26,8 @@ if str(ROOT) not in sys.path:  # bench/ is a top-level directory of the reposito
     sys.path.insert(0, str(ROOT))
 
 from bench import __main__ as bench_main  # noqa: E402
-from bench import chart, http_load, loadgen, micro, report  # noqa: E402
-from bench.timing import ALGORITHMS  # noqa: E402
+from bench import chart, http_load, loadgen, micro, report, stores  # noqa: E402
+from bench.timing import ALGORITHMS, Settings  # noqa: E402
 
 MICRO_VARIANTS = {
     "floor",
@@ -169,13 +169,42 @@ def test_keyset_counts_fetches(quick: dict[str, Any]) -> None:
             assert row["jwks_fetches"] <= 1
 
 
+def test_stores_cost_no_redis_round_trip_per_request() -> None:
+    from redis_server import running_redis
+
+    with running_redis() as server:
+        settings = Settings.quick_preset()
+        settings.redis_url = server.url
+        section = stores.run(settings)
+    assert section["variants"] == list(stores.VARIANTS)
+    for name in stores.VARIANTS:
+        assert section["us"][name]["n"] == section["ratio"][name]["n"] == settings.stores_rounds
+    assert section["ratio"]["memory"]["median"] == 1.0
+    for name in ("memory, revocations", "redis, revocations"):
+        assert section["refusals"][name] == {
+            "a revoked token": "token_revoked",
+            "a token of a revoked subject": "token_revoked",
+        }
+    assert section["redis_requests_timed"] == 2 * settings.stores_rounds * settings.stores_calls
+    # Only the mirrors' background polls (a GET of the version per second and validator), none per request.
+    polls = 2 * (section["redis_seconds_timed"] / section["sync_interval"] + 2)
+    assert set(section["redis_commands_while_timing"]) <= {"get"}
+    assert sum(section["redis_commands_while_timing"].values()) <= polls
+    assert section["fleet"] == {
+        "validators": stores.FLEET,
+        "jwks_fetches_shared": 1,
+        "jwks_fetches_alone": stores.FLEET,
+    }
+    assert any("per request" in line for line in report._stores(section))
+
+
 def test_page_has_every_section_and_target(quick: dict[str, Any]) -> None:
     page = quick["page"]
     for heading in ("## Machine", "## Targets (issue 5)", "## Validation cost per token", "## HTTP throughput"):
         assert heading in page
     for heading in ("## What jwtguard adds to a request", "## DPoP-bound requests", "## Key-set fetches under load"):
         assert heading in page
-    for heading in ("## Where the time goes",):
+    for heading in ("## Where the time goes", "## A shared store: Redis against memory"):
         assert heading in page
     assert "Quick (smoke) run" in page
     verdicts = [line for line in page.splitlines() if line.endswith(("✅ met |", "❌ not met |"))]
