@@ -338,9 +338,12 @@ def test_redis_shares_key_sets_and_an_outage_costs_nothing(own_issuer: LocalIssu
 
     with running_redis() as server:
         clock.now = time.time()
+        alone = _fleet_of(own_issuer, RedisStore(server.url, prefix="keys:", share_key_sets=False), clock, 2)
+        _validate_all_at_once(alone, own_issuer.token())
+        assert own_issuer.jwks_fetches == 2  # opted out: each fetches, nothing published
         fleet = _fleet_of(own_issuer, RedisStore(server.url, prefix="keys:"), clock)
         _validate_all_at_once(fleet, own_issuer.token())
-        assert own_issuer.jwks_fetches == 1
+        assert own_issuer.jwks_fetches == 3  # one for the four
         server.stop()
         for validator in fleet:  # keys in memory: Redis is never asked
             validator.validate(own_issuer.token())
@@ -350,4 +353,4 @@ def test_redis_shares_key_sets_and_an_outage_costs_nothing(own_issuer: LocalIssu
         for validator in fleet:  # due for a refresh: each fetches for itself, nobody waits
             validator.validate(own_issuer.token())
         assert wait_until(lambda: _idle(fleet))
-        assert own_issuer.jwks_fetches == 2 + len(fleet)
+        assert own_issuer.jwks_fetches == 4 + len(fleet)

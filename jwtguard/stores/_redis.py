@@ -50,6 +50,9 @@ class RedisStore(Store):
         prefix: prepended to every key.
         socket_timeout: seconds a Redis command may take before it counts as an outage.
         clock: the wall clock, for revocation expiries.
+        share_key_sets: share fetched key sets with the fleet (one fetch per refresh). ``False``:
+            each validator fetches its issuers' keys itself, so that writing to Redis can
+            revoke or replay but never plant a key.
 
     Raises (from the methods):
         StoreUnavailableError: Redis cannot be reached or fails.
@@ -64,6 +67,7 @@ class RedisStore(Store):
         prefix: str = "jwtguard:",
         socket_timeout: float = 0.5,
         clock: Callable[[], float] = time.time,
+        share_key_sets: bool = True,
     ) -> None:
         if (url is None) == (client is None):
             from ..errors import ConfigurationError
@@ -85,6 +89,7 @@ class RedisStore(Store):
         self._clock = clock
         self._revoke_subject = self._client.register_script(_REVOKE_SUBJECT)
         self._unlock = self._client.register_script(_UNLOCK)
+        self._share_key_sets = share_key_sets
 
     def _key(self, name: str) -> str:
         return self._prefix + name
@@ -152,6 +157,8 @@ class RedisStore(Store):
             raise StoreUnavailableError(type(exc).__name__) from None
 
     def get_document(self, key: str) -> bytes | None:
+        if not self._share_key_sets:
+            return None
         try:
             value = self._client.get(self._key(key))
         except _FAILURES as exc:
@@ -161,18 +168,24 @@ class RedisStore(Store):
         return value.encode() if isinstance(value, str) else bytes(value)  # str: decode_responses=True
 
     def put_document(self, key: str, value: bytes, ttl: float) -> None:
+        if not self._share_key_sets:
+            return
         try:
             self._client.set(self._key(key), value, px=max(1, int(ttl * 1000)))
         except _FAILURES as exc:
             raise StoreUnavailableError(type(exc).__name__) from None
 
     def try_lock(self, key: str, ttl: float, owner: str) -> bool:
+        if not self._share_key_sets:
+            return True
         try:
             return bool(self._client.set(self._key(key), owner, nx=True, px=max(1, int(ttl * 1000))))
         except _FAILURES as exc:
             raise StoreUnavailableError(type(exc).__name__) from None
 
     def unlock(self, key: str, owner: str) -> None:
+        if not self._share_key_sets:
+            return
         try:
             self._unlock(keys=[self._key(key)], args=[owner])
         except _FAILURES as exc:
