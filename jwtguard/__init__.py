@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 from . import profiles
+from ._checks import NO_AUDIENCE
+from ._issuers import IssuerTemplate
 from ._status import KeySetStatus
 from .claims import Claims
 from .errors import (
@@ -51,9 +53,11 @@ __all__ = [
     "InvalidDPoPProofError",
     "InvalidRequestError",
     "InvalidTokenError",
+    "IssuerTemplate",
     "KeySetStatus",
     "KeySetUnavailableError",
     "MissingTokenError",
+    "NO_AUDIENCE",
     "RFC9068_TOKEN_TYPES",
     "Requirement",
     "ServiceUnavailableError",

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigurationError, ExpiredTokenError, InvalidTokenError
 
-__all__ = ["Check", "ClaimPredicate", "as_number", "build_table"]
+__all__ = ["ID_TOKEN_CLAIMS", "NO_AUDIENCE", "Check", "ClaimPredicate", "NoAudience", "as_number", "build_table"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -27,6 +27,23 @@ ClaimPredicate = Callable[[Any], bool]
 
 #: Checks that protect the token's meaning: they may be replaced, never removed.
 ESSENTIAL = frozenset({"exp", "aud"})
+
+#: Claims only OpenID Connect ID tokens carry (OIDC Core §2, §3.3.2.11): ``nonce``, ``at_hash``,
+#: ``c_hash``, and FAPI's ``s_hash``. An access token bearing one is an ID token in disguise.
+ID_TOKEN_CLAIMS = ("nonce", "at_hash", "c_hash", "s_hash")
+
+
+class NoAudience(frozenset[str]):
+    """The type of :data:`NO_AUDIENCE`: an empty set of audiences that says so on purpose."""
+
+    def __repr__(self) -> str:
+        return "NO_AUDIENCE"
+
+
+#: ``audience=NO_AUDIENCE``: the issuer's access tokens carry no ``aud`` (Amazon Cognito). Accepted
+#: only with ``authorized_parties=`` (the client binding replaces the audience binding), and then a
+#: token that *does* carry ``aud`` is refused: it was minted for an audience this API cannot check.
+NO_AUDIENCE: frozenset[str] = NoAudience()
 
 
 def as_number(value: object) -> float | None:
@@ -81,6 +98,23 @@ def iat_check(leeway: float, max_age: float | None) -> Check:
             raise InvalidTokenError("iat_in_future", claim="iat", reason="in_future")
         if max_age is not None and now - iat > max_age + leeway:
             raise InvalidTokenError("token_too_old", claim="iat", reason="too_old")
+
+    return check
+
+
+def no_aud_check() -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        if "aud" in payload:
+            raise InvalidTokenError("audience_mismatch", claim="aud", reason="unexpected")
+
+    return check
+
+
+def id_token_check() -> Check:
+    def check(payload: Mapping[str, Any], now: float) -> None:
+        for name in ID_TOKEN_CLAIMS:
+            if name in payload:
+                raise InvalidTokenError("id_token", claim=name, reason="id_token")
 
     return check
 
@@ -170,22 +204,37 @@ def build_table(
     max_token_age: float | None,
     required_claims: Collection[str],
     claim_checks: Mapping[str, ClaimPredicate | None],
+    refuse_id_tokens: bool = False,
 ) -> dict[str, Check]:
     """Compile the check table for one validator configuration.
 
     Every name in ``required_claims`` must be present, whatever else its entry
-    checks (an optional date check, a user predicate, or nothing).
+    checks (an optional date check, a user predicate, or nothing). With
+    ``audiences`` :data:`NO_AUDIENCE` the ``aud`` entry refuses any ``aud`` and
+    ``authorized_parties`` must be given: a token is always bound to this API by
+    one of the two. ``refuse_id_tokens`` adds an ``id_token`` entry refusing
+    :data:`ID_TOKEN_CLAIMS`.
 
     Raises:
-        ConfigurationError: an essential check removed, or a check that is not callable.
+        ConfigurationError: an essential check removed, a check that is not callable,
+            no audience, or :data:`NO_AUDIENCE` without ``authorized_parties``.
     """
     table: dict[str, Check] = {
         "exp": exp_check(leeway),
         "nbf": nbf_check(leeway),
         "iat": iat_check(leeway, max_token_age),
     }
-    if audiences:
+    if isinstance(audiences, NoAudience):
+        if authorized_parties is None:
+            raise ConfigurationError(
+                "audience=NO_AUDIENCE needs authorized_parties=: without an audience, "
+                "the client ids bind tokens to this API"
+            )
+        table["aud"] = no_aud_check()
+    elif audiences:
         table["aud"] = aud_check(audiences)
+    if refuse_id_tokens:
+        table["id_token"] = id_token_check()
     if authorized_parties is not None:
         table["azp"] = azp_check(authorized_parties)
     for name, predicate in claim_checks.items():

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from . import _http
-from ._checks import ClaimPredicate, as_number
+from ._checks import ClaimPredicate, NoAudience, as_number
 from ._dpop import DEFAULT_DPOP_ALGORITHMS
+from ._issuers import DEFAULT_ISSUER_CACHE_SIZE, IssuerRule, is_rule
 from ._keys import MAX_KEYS
 from ._options import media_type, seconds, strings
 from .claims import DEFAULT_ROLE_CLAIMS, is_scope_token
@@ -87,8 +88,8 @@ def _function(value: object, what: str) -> Callable[[], float]:
 class Options:
     """The options of one validator (see :class:`~jwtguard.Validator` for their meaning)."""
 
-    issuer: str | Sequence[str]
-    audience: str | Sequence[str] | None = None
+    issuer: str | IssuerRule | Sequence[str | IssuerRule]
+    audience: str | Collection[str] | None = None
     algorithms: Sequence[str] = ("RS256",)
     jwks_uri: str | Mapping[str, str] | None = None
     jwks: Mapping[str, Any] | None = None
@@ -132,6 +133,8 @@ class Options:
     introspection_cache_ttl: float = 60.0
     store: Store | None = field(default=None, repr=False)
     store_sync_interval: float = 1.0
+    issuer_cache_size: int = DEFAULT_ISSUER_CACHE_SIZE
+    refuse_id_tokens: bool = False
 
     def __post_init__(self) -> None:
         normal = {name: check(self) for name, check in _NORMALISE.items()}
@@ -141,11 +144,26 @@ class Options:
             raise ConfigurationError("give jwks= (static keys) or jwks_uri=, not both")
 
 
-def _issuers(o: Options) -> tuple[str, ...]:
-    issuers = strings(o.issuer, "issuer")
+def _issuers(o: Options) -> tuple[str | IssuerRule, ...]:
+    """Strings (exact ``iss`` values) and rules (:class:`~jwtguard.IssuerTemplate`, predicates), in order."""
+    value = o.issuer
+    if is_rule(value):
+        return (value,)  # type: ignore[return-value]
+    if isinstance(value, (Sequence, Collection)) and not isinstance(value, (str, bytes)):
+        rules = tuple(item for item in value if is_rule(item))
+        names = strings([item for item in value if not is_rule(item)], "issuer")  # type: ignore[misc]
+        issuers: tuple[str | IssuerRule, ...] = (*names, *rules)
+    else:
+        issuers = strings(value, "issuer")  # type: ignore[arg-type]
     if not issuers:
         raise ConfigurationError("issuer is required")
     return issuers
+
+
+def _audience(o: Options) -> frozenset[str]:
+    if isinstance(o.audience, NoAudience):
+        return o.audience  # jwtguard.NO_AUDIENCE, kept as itself: the check table reads it
+    return frozenset(strings(o.audience, "audience"))  # type: ignore[arg-type]  # sets too
 
 
 def _jwks(o: Options) -> Mapping[str, Any] | None:
@@ -298,7 +316,7 @@ def _fetch(o: Options) -> _http.Fetch | None:
 
 _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "issuer": _issuers,
-    "audience": lambda o: frozenset(strings(o.audience, "audience")),
+    "audience": _audience,
     "jwks": _jwks,
     "jwks_uri": _jwks_uri,
     "leeway": lambda o: seconds(o.leeway, "leeway"),
@@ -338,6 +356,8 @@ _NORMALISE: dict[str, Callable[[Options], Any]] = {
     "introspection_cache_ttl": lambda o: seconds(o.introspection_cache_ttl, "introspection_cache_ttl"),
     "store": _store,
     "store_sync_interval": _sync_interval,
+    "issuer_cache_size": lambda o: _integer(o.issuer_cache_size, "issuer_cache_size", 1),
+    "refuse_id_tokens": _flag("refuse_id_tokens"),
 }
 
 #: Every option name, in the constructor's order.

@@ -45,6 +45,7 @@ from ._keycache import CachePolicy, KeyCache, Refresh
 from ._keys import MAX_KEYS, Key, KeySet
 from ._shared_keys import POLL_INTERVAL, Record, SharedKeySets, new_id
 from ._status import KeySetStatus
+from ._x509 import jwks_of
 from .errors import AuthError
 from .hooks import Hooks, call_safely
 
@@ -78,6 +79,11 @@ class RemoteKeySource:
         store: shares the fetched key set with every validator using the same store
             (``None``: this source fetches for itself).
         clock: the wall clock, for the fetch time of a key set shared through ``store``.
+        jwks_hosts: the hosts (``host`` or ``host:port``) a discovered ``jwks_uri`` may
+            name (issuers accepted by rule, :mod:`jwtguard._issuers`); ``None``: any.
+
+    A ``{kid: PEM certificate}`` document (Google, Firebase) is read as the key
+    set its certificates' public keys make (:mod:`jwtguard._x509`).
     """
 
     def __init__(
@@ -93,8 +99,10 @@ class RemoteKeySource:
         max_keys: int = MAX_KEYS,
         store: Store | None = None,
         clock: Callable[[], float] = time.time,
+        jwks_hosts: frozenset[str] | None = None,
     ) -> None:
         self.issuer = issuer
+        self._jwks_hosts = jwks_hosts
         self._algorithms = tuple(algorithms)
         self._jwks_uri = jwks_uri
         self._discovered_uri: str | None = None
@@ -125,7 +133,7 @@ class RemoteKeySource:
 
     def _fetch_document(self) -> tuple[Any, str, float | None]:
         """The JWKS document, the URL it came from and the max age its response announced."""
-        flow = discovery_flow(self.issuer, self._jwks_uri or self._discovered_uri, self._settings)
+        flow = discovery_flow(self.issuer, self._jwks_uri or self._discovered_uri, self._settings, self._jwks_hosts)
         deadline = time.monotonic() + self._settings.timeout
         url = next(flow)
         headers: Mapping[str, str] = {}
@@ -154,7 +162,7 @@ class RemoteKeySource:
             FetchError: ``invalid_jwks``, ``no_usable_keys``.
         """
         try:
-            keys = KeySet(document, self._algorithms, max_keys=self._max_keys)
+            keys = KeySet(jwks_of(document, self._max_keys), self._algorithms, max_keys=self._max_keys)
         except ValueError:
             raise _http.FetchError("invalid_jwks") from None
         if not len(keys):

@@ -80,6 +80,7 @@ DESCRIPTIONS: dict[str, str] = {
     "dpop_replay_capacity": "Too many DPoP proofs to check right now",
     "dpop_replay_unavailable": "DPoP proofs cannot be checked right now",
     "token_revoked": "The access token was revoked",
+    "id_token": "An ID token is not an access token",
 }
 
 

@@ -101,6 +101,8 @@ _OPTION_KINDS: Mapping[str, str] = {
     "introspection_cache_ttl": "float",
     "store": "instance",
     "store_sync_interval": "float",
+    "issuer_cache_size": "int",
+    "refuse_id_tokens": "bool",
 }
 assert set(_OPTION_KINDS) == set(OPTION_NAMES), "every Validator option has a kind"
 

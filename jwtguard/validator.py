@@ -27,6 +27,7 @@ from ._config import (
 from ._dpop import DEFAULT_DPOP_ALGORITHMS, Proof
 from ._http import Fetch
 from ._introspection import Introspection, claims_of
+from ._issuers import DEFAULT_ISSUER_CACHE_SIZE, IssuerResolver, IssuerRule, build_resolver, tenant_checks
 from ._keycache import CachePolicy
 from ._keys import MAX_KEYS, Key
 from ._options import media_type, number
@@ -62,6 +63,11 @@ class Validator:
     Args:
         issuer: the accepted issuer(s); exact string match on ``iss``. With
             several, each issuer's tokens verify only with that issuer's keys.
+            Beside strings, rules for multi-tenant APIs: a
+            :class:`~jwtguard.IssuerTemplate` (``https://login.microsoftonline.com/{tenant}/v2.0``)
+            or a callable ``iss -> bool``; each issuer a rule accepts gets its own
+            key source on first use (see :mod:`jwtguard._issuers`), a refused one
+            costs no network.
         audience: the accepted audience(s); the token's ``aud`` must contain one.
         algorithms: the allowed JWS algorithms (default ``["RS256"]``).
         jwks_uri: the key-set URL, or a mapping issuer → URL. Default: OIDC
@@ -140,6 +146,12 @@ class Validator:
             Default: a :class:`~jwtguard.stores.MemoryStore` of this validator.
         store_sync_interval: seconds between two reads of a remote store's
             revocations (the bound within which a revocation reaches this process).
+        issuer_cache_size: how many issuers accepted by a rule keep their key
+            source (least recently used first out; default 100).
+        refuse_id_tokens: refuse tokens carrying ``nonce``, ``at_hash``, ``c_hash``
+            or ``s_hash``: OpenID Connect ID tokens, never access tokens
+            (``code="id_token"``). Off by default (some issuers copy ``nonce``
+            into access tokens); on in the profiles whose issuers never do.
 
     Raises:
         ConfigurationError: any invalid option.
@@ -148,8 +160,8 @@ class Validator:
     def __init__(
         self,
         *,
-        issuer: str | Sequence[str],
-        audience: str | Sequence[str] | None = None,
+        issuer: str | IssuerRule | Sequence[str | IssuerRule],
+        audience: str | Collection[str] | None = None,
         algorithms: Sequence[str] = ("RS256",),
         jwks_uri: str | Mapping[str, str] | None = None,
         jwks: Mapping[str, Any] | None = None,
@@ -193,6 +205,8 @@ class Validator:
         introspection_cache_ttl: float = 60.0,
         store: Store | None = None,
         store_sync_interval: float = 1.0,
+        issuer_cache_size: int = DEFAULT_ISSUER_CACHE_SIZE,
+        refuse_id_tokens: bool = False,
     ) -> None:
         arguments = dict(locals())
         del arguments["self"]
@@ -210,8 +224,11 @@ class Validator:
             max_token_age=options.max_token_age,
             required_claims=options.required_claims,
             claim_checks=checks,
+            refuse_id_tokens=options.refuse_id_tokens,
         )
-        self._checks = tuple(table.values())
+        issuers = cast("tuple[str | IssuerRule, ...]", options.issuer)
+        rules = tuple(issuer for issuer in issuers if not isinstance(issuer, str))
+        self._checks = (*table.values(), *tenant_checks(rules))
         # Users' predicates may depend on state (a revocation list): they run again on every cache hit.
         self._predicates = tuple(table[name] for name, predicate in checks.items() if predicate is not None)
         # A user predicate on a time claim may depend on the time: such tokens are never cached.
@@ -243,7 +260,7 @@ class Validator:
         settings = _http.HttpSettings.from_options(options)
         policy = CachePolicy.from_options(options)
         self._sources: dict[str, KeySource] = build_sources(
-            cast(tuple[str, ...], options.issuer),
+            self.issuers,
             jwks=options.jwks,
             jwks_uri=options.jwks_uri,
             algorithms=tuple(self._algorithms),
@@ -255,6 +272,22 @@ class Validator:
             store=options.store,  # a store given by the application: key sets shared with its fleet
             clock=options.clock,
         )
+        self._resolver: IssuerResolver | None = None
+        if rules:
+            self._resolver = build_resolver(
+                rules,
+                jwks=options.jwks,
+                jwks_uri=options.jwks_uri,
+                algorithms=tuple(self._algorithms),
+                policy=policy,
+                settings=settings,
+                timer=options.timer,
+                hooks=options.hooks,
+                max_keys=options.max_keys,
+                capacity=options.issuer_cache_size,
+                store=options.store,
+                clock=options.clock,
+            )
 
     @classmethod
     def from_env(
@@ -302,6 +335,8 @@ class Validator:
         iss = parsed.payload.get("iss")
         # Only configured issuers reach a key source: an unknown one costs no network.
         source = self._sources.get(iss) if isinstance(iss, str) else None
+        if source is None and self._resolver is not None and isinstance(iss, str):
+            source = self._resolver.source(iss)  # issuers accepted by rule (multi-tenant)
         if source is None:
             raise InvalidTokenError(
                 "unknown_issuer" if iss is not None else "missing_claim",
@@ -742,8 +777,8 @@ class Validator:
 
     @property
     def issuers(self) -> tuple[str, ...]:
-        """The accepted issuers."""
-        return self._options.issuer  # type: ignore[return-value]
+        """The accepted issuers named exactly (issuer rules are in ``options.issuer``)."""
+        return tuple(issuer for issuer in cast(tuple[object, ...], self._options.issuer) if isinstance(issuer, str))
 
     @property
     def audiences(self) -> frozenset[str]:

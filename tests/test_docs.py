@@ -10,6 +10,8 @@ import pytest
 MODULES = [
     "jwtguard",
     "jwtguard._challenge",
+    "jwtguard._discovery",
+    "jwtguard._issuers",
     "jwtguard.claims",
     "jwtguard.health",
     "jwtguard.hooks",

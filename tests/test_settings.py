@@ -62,6 +62,8 @@ ENV = {
     "INTROSPECTION_CACHE_TTL": "30",
     "STORE": "jwtguard.stores:MemoryStore",
     "STORE_SYNC_INTERVAL": "0.5",
+    "ISSUER_CACHE_SIZE": "7",
+    "REFUSE_ID_TOKENS": "true",
 }
 
 
@@ -106,6 +108,7 @@ def test_every_validator_option_is_reachable_from_the_environment() -> None:
     )
     assert (options.introspection_cache_size, options.introspection_cache_ttl) == (50, 30.0)
     assert options.store_sync_interval == 0.5
+    assert (options.issuer_cache_size, options.refuse_id_tokens) == (7, True)
 
 
 def test_jwks_uri_from_the_environment_is_a_url_or_a_json_mapping() -> None:

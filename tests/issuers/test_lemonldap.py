@@ -152,18 +152,22 @@ def test_id_token_looks_like_an_access_token(user_tokens: dict[str, Any]) -> Non
     assert not {"scope", "client_id", "jti"} & set(claims)  # what only the access token carries
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the assertion below: a server that failed to start is an error, not an xfail
-    reason="current behaviour: a default Validator accepts LemonLDAP::NG's ID token for the API audience "
-    "(typ JWT, aud [client_id, API], valid signature); telling ID tokens from access tokens is the core's work",
-)
-def test_id_token_refused_by_default_validator(lemonldap: LemonLDAP, user_tokens: dict[str, Any]) -> None:
-    try:
-        claims = validator_for(lemonldap).validate(user_tokens["id_token"])
-    except jwtguard.InvalidTokenError:
-        return
-    raise AssertionError(f"the ID token passed as an access token for {API}: {dict(claims)}")
+def test_id_token_refused_with_refuse_id_tokens(lemonldap: LemonLDAP, user_tokens: dict[str, Any]) -> None:
+    """LemonLDAP::NG's ID token carries ``at_hash``; its access token none of the ID-token claims."""
+    validator = validator_for(lemonldap, refuse_id_tokens=True)
+    assert validator.validate(user_tokens["access_token"])["sub"] == "dwho"
+    with pytest.raises(jwtguard.InvalidTokenError) as caught:
+        validator.validate(user_tokens["id_token"])
+    assert (caught.value.code, caught.value.claim) == ("id_token", "at_hash")
+
+
+def test_id_token_accepted_by_the_default_oidc_profile(lemonldap: LemonLDAP, user_tokens: dict[str, Any]) -> None:
+    """Documents the default: typ JWT, aud [client_id, API] and a valid signature pass as an access token."""
+    validator = jwtguard.profiles.oidc(lemonldap.issuer, API)
+    assert validator.options.refuse_id_tokens is False
+    claims = validator.validate(user_tokens["id_token"])
+    assert "at_hash" in claims
+    assert "client_id" not in claims
 
 
 def test_id_token_refused_when_the_api_requires_access_token_claims(
