@@ -616,6 +616,16 @@ DEMO_STEPS = [
         "[ok] the naive client's session revoked; jwtguard.client refreshed once: every call 200",
     ),
     ("7. Replay the refresh token of step 1", "[ok] 400 invalid_grant for both: the family is revoked"),
+    (
+        "8. Log in again, then call POST /transfers",
+        '[ok] 401 insufficient_user_authentication, acr_values="mfa": log in again with MFA, then retry',
+    ),
+    ("9. Log out: revoke the refresh token of step 8", "[ok] 200: the session is revoked"),
+    (
+        "10. Call the API with the access token of step 8",
+        '[ok] 401 invalid_token "The access token was revoked", before its expiry',
+    ),
+    ("11. Refresh with the refresh token of step 8", "[ok] 400 invalid_grant: the refresh token was revoked"),
 ]
 
 
@@ -640,6 +650,13 @@ def assert_demo_output(out: str) -> None:
     # Step 6: the naive client's refreshes collide (one wins, the rest are reuse); ours refreshes once.
     assert "1 x 200, 9 x 400 invalid_grant (reuse detected)" in out
     assert "1 refresh request in all" in out
+    # Steps 8 to 11: the step-up challenge, the revocation endpoint, the store shared with the API.
+    assert re.search(
+        r'WWW-Authenticate: Bearer realm="api", error="insufficient_user_authentication".*acr_values="mfa"', out
+    )
+    assert re.search(r"> POST http://127\.0\.0\.1:\d+/oauth/revoke", out)
+    assert 'error_description="The access token was revoked"' in out
+    assert all("..." in line for line in out.splitlines() if line.strip().startswith("token="))
 
 
 @pytest.mark.skipif(not HAS_DEMO_EXTRA, reason="the demo extra (starlette, uvicorn, httpx) is not installed")

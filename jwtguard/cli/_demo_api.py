@@ -19,26 +19,34 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..asgi import JWTGuardMiddleware, get_claims
+from ..starlette import requires
 from ..validator import Validator
 
-__all__ = ["SCOPE", "ApiServer", "build_api"]
+__all__ = ["ACR", "SCOPE", "ApiServer", "build_api"]
 
 #: The scope ``GET /messages`` requires.
 SCOPE = "read:messages"
+#: The authentication ``POST /transfers`` requires (RFC 9470 step-up): a multi-factor login.
+ACR = "mfa"
 
 
 def build_api(validator: Validator) -> Any:
-    """``GET /messages`` (needs ``read:messages``) and a public ``GET /health``."""
+    """``GET /messages`` (needs ``read:messages``), ``POST /transfers`` (also an MFA login) and a public ``/health``."""
 
     async def messages(request: Request) -> JSONResponse:
         claims = get_claims(request)
         validator.require_scopes(claims, SCOPE)  # 403 insufficient_scope, rendered by the middleware
         return JSONResponse({"sub": claims["sub"], "messages": ["hello from a protected API"]})
 
+    @requires(SCOPE, acr_values=(ACR,))  # else 401 insufficient_user_authentication, acr_values="mfa"
+    async def transfers(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": get_claims(request)["sub"], "transfer": "accepted"})
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(routes=[Route("/messages", messages), Route("/health", health)])
+    routes = [Route("/messages", messages), Route("/transfers", transfers, methods=["POST"]), Route("/health", health)]
+    app = Starlette(routes=routes)
     return JWTGuardMiddleware(app, validator=validator, realm="api", exclude_paths=["/health"])
 
 

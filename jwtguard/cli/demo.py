@@ -13,7 +13,14 @@ client application would, and prints every exchange:
 5. call once more through the client: the new access token, no refresh: 200;
 6. ten calls at once with expired tokens: a naive client refreshes once per call,
    reuses the spent refresh token and gets the session revoked; the client refreshes once;
-7. replay the old refresh token: ``invalid_grant``, and its whole family is revoked.
+7. replay the old refresh token: ``invalid_grant``, and its whole family is revoked;
+8. log in again and call a route that needs a multi-factor login: 401
+   ``insufficient_user_authentication`` with ``acr_values="mfa"`` (RFC 9470 step-up);
+9. log out: revoke the refresh token at ``POST /oauth/revoke`` (RFC 7009); the issuer
+   publishes the user's revocation to the store the API's validator shares;
+10. call the API with the access token of step 8, not yet expired: 401 ``invalid_token``,
+    the token was revoked, within the store's bound;
+11. refresh with the revoked refresh token: ``invalid_grant``.
 
 By default the demo really waits for the token to expire (a few seconds).
 ``--fast-forward`` instead moves the clock that the issuer and the API share
@@ -37,6 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from ..stores import MemoryStore
 from ..testing import LocalIssuer, TokenFactory
 from ._format import abbreviate, print_mapping
 
@@ -48,9 +56,12 @@ __all__ = ["add_parser", "run"]
 AUDIENCE = "https://api.example.test"
 CLIENT = ("test-client", "test-secret")
 USER = ("test-user", "test-password")
+USER_SUB = "user-123"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 _SHOWN_CLAIMS = ("iss", "sub", "aud", "azp", "scope", "name", "email", "nonce", "iat", "exp")
 RACE_CALLS = 10
+#: How long the API may take to refuse a revoked token: its validator's store_sync_interval, plus a margin.
+REVOCATION_BOUND = 1.5
 
 
 def add_parser(commands: Any) -> None:
@@ -60,7 +71,8 @@ def add_parser(commands: Any) -> None:
         help="play the whole token flow against a local issuer and a protected API",
         description="Start a local issuer and an API protected by jwtguard on 127.0.0.1, then log in, call "
         "the API, let the token expire, refresh it through jwtguard.client (alone, then under ten concurrent "
-        "calls, beside a naive client) and replay the old refresh token, printing each exchange.",
+        "calls, beside a naive client), replay the old refresh token, meet a step-up refusal, and log out "
+        "(revocation reaches the API through a shared store), printing each exchange.",
         epilog="needs the demo extra: pip install 'jwtguard[demo]'",
     )
     parser.add_argument(
@@ -122,7 +134,7 @@ def _lower(items: Any) -> dict[str, str]:
 
 
 class Demo:
-    """The seven steps; each prints its exchanges and returns whether it behaved as described."""
+    """The eleven steps; each prints its exchanges and returns whether it behaved as described."""
 
     def __init__(
         self,
@@ -142,29 +154,33 @@ class Demo:
         self.old_refresh_token = ""
         self.auth: RefreshingAuth | None = None
         self.saved: list[TokenSet] = []
+        self.session: dict[str, Any] = {}  # the login of step 8, logged out at step 9
+        self.logged_out_at = 0.0
 
     # -- printing -----------------------------------------------------------------------
 
-    def _token_request(self, form: dict[str, str]) -> Exchange:
+    def _token_request(self, form: dict[str, str], endpoint: str | None = None) -> Exchange:
+        endpoint = endpoint or self.issuer.token_endpoint
         shown = {name: ("***" if name == "password" else value) for name, value in form.items()}
-        if "refresh_token" in shown:
-            shown["refresh_token"] = abbreviate(shown["refresh_token"], 8)
-        print(f"   > POST {self.issuer.token_endpoint}")
+        for name in ("refresh_token", "token"):
+            if name in shown:
+                shown[name] = abbreviate(shown[name], 8)
+        print(f"   > POST {endpoint}")
         print(f"     Authorization: Basic <{CLIENT[0]}:***>")
         for name, value in shown.items():
             print(f"     {name}={value}")
         basic = base64.b64encode(f"{CLIENT[0]}:{CLIENT[1]}".encode()).decode()
-        answer = _send("POST", self.issuer.token_endpoint, {"Authorization": f"Basic {basic}"}, form)
+        answer = _send("POST", endpoint, {"Authorization": f"Basic {basic}"}, form)
         self._print_status(answer)
         body = answer.json()
         if answer.status != 200 and isinstance(body, dict):
             print(f"     {json.dumps(body)}")
         return answer
 
-    def _call_api(self, access_token: str) -> Exchange:
-        print(f"   > GET {self.api_url}/messages")
+    def _call_api(self, access_token: str, method: str = "GET", path: str = "/messages") -> Exchange:
+        print(f"   > {method} {self.api_url}{path}")
         print(f"     Authorization: Bearer {abbreviate(access_token)}")
-        answer = _send("GET", f"{self.api_url}/messages", {"Authorization": f"Bearer {access_token}"})
+        answer = _send(method, f"{self.api_url}{path}", {"Authorization": f"Bearer {access_token}"})
         self._print_status(answer)
         challenge = answer.headers.get("www-authenticate")
         if challenge:
@@ -296,6 +312,69 @@ class Demo:
         family_revoked = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
         return self._outcome(replay_refused and family_revoked, "400 invalid_grant for both: the family is revoked")
 
+    def step_up(self) -> bool:
+        print("8. Log in again, then call POST /transfers, which needs a multi-factor login (RFC 9470 step-up)")
+        self._fresh_second()
+        form = {"grant_type": "password", "username": USER[0], "password": USER[1]}
+        form |= {"scope": "openid offline_access read:messages", "audience": AUDIENCE}
+        body = self._token_request(form).json()
+        self.session = body if isinstance(body, dict) else {}
+        if not isinstance(self.session.get("access_token"), str):
+            return self._outcome(False, "200 with an access token")
+        print("     (a password login: the access token carries no acr claim)")
+        answer = self._call_api(self.session["access_token"], "POST", "/transfers")
+        challenge = answer.headers.get("www-authenticate", "")
+        ok = answer.status == 401 and 'error="insufficient_user_authentication"' in challenge
+        ok = ok and 'acr_values="mfa"' in challenge
+        return self._outcome(
+            ok, '401 insufficient_user_authentication, acr_values="mfa": log in again with MFA, then retry'
+        )
+
+    def _fresh_second(self) -> None:
+        """Start the next login on a whole second, so its short-lived token lives its whole lifetime.
+
+        ``iat`` and ``exp`` are whole seconds: a login late in a second would lose most of a
+        one-second lifetime before steps 9 and 10 show it unexpired.
+        """
+        wait = 1.0 - (self.clock() % 1.0) + 0.01
+        if self.args.fast_forward:
+            self.clock.advance(wait)
+        elif self.args.access_token_lifetime < 3:
+            time.sleep(wait)
+
+    def log_out(self) -> bool:
+        print("9. Log out: revoke the refresh token of step 8 at the issuer (RFC 7009)")
+        form = {"token": self.session.get("refresh_token", ""), "token_type_hint": "refresh_token"}
+        answer = self._token_request(form, self.issuer.revocation_endpoint)
+        self.logged_out_at = time.monotonic()
+        print(f"     the issuer publishes store.revoke_subject({USER_SUB!r}, issued_before=now) to the store")
+        print("     that the API's validator shares (a MemoryStore here; RedisStore for a fleet of workers)")
+        return self._outcome(answer.status == 200, "200: the session is revoked")
+
+    def refused_after_logout(self) -> bool:
+        token = self.session.get("access_token", "")
+        exp = TokenFactory.claims_of(token)["exp"] if token else 0
+        print(f"10. Call the API with the access token of step 8, which expires in {exp - self.clock():.1f} s")
+        deadline = self.logged_out_at + REVOCATION_BOUND
+        while True:
+            answer = self._call_api(token)
+            challenge = answer.headers.get("www-authenticate", "")
+            if answer.status == 401 or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - self.logged_out_at
+        print(f"     refused {elapsed:.2f} s after the logout (the bound: {REVOCATION_BOUND:g} s); code token_revoked")
+        ok = answer.status == 401 and 'error="invalid_token"' in challenge
+        ok = ok and "The access token was revoked" in challenge and self.clock() < exp
+        return self._outcome(ok, '401 invalid_token "The access token was revoked", before its expiry')
+
+    def dead_refresh_token(self) -> bool:
+        print("11. Refresh with the refresh token of step 8")
+        form = {"grant_type": "refresh_token", "refresh_token": self.session.get("refresh_token", "")}
+        answer = self._token_request(form)
+        refused = answer.status == 400 and (answer.json() or {}).get("error") == "invalid_grant"
+        return self._outcome(refused, "400 invalid_grant: the refresh token was revoked with the session")
+
     def play(self) -> int:
         steps: tuple[Callable[[], bool], ...] = (
             self.log_in,
@@ -305,6 +384,10 @@ class Demo:
             self.call_again,
             self.race,
             self.replay,
+            self.step_up,
+            self.log_out,
+            self.refused_after_logout,
+            self.dead_refresh_token,
         )
         for number, step in enumerate(steps, 1):
             if not step():
@@ -324,19 +407,26 @@ def run(args: argparse.Namespace) -> int:
     if not (args.access_token_lifetime > 0 and args.leeway >= 0):
         print("jwtguard demo: the lifetime must be > 0 and the leeway >= 0", file=sys.stderr)
         return 2
-    from ._demo_api import SCOPE, ApiServer, build_api
+    from ._demo_api import ACR, SCOPE, ApiServer, build_api
 
     clock = DemoClock()
     lifetime = args.access_token_lifetime
+    store = MemoryStore(clock=clock)  # shared by the issuer (writes revocations) and the API (refuses them)
     issuer = LocalIssuer(  # refresh-token rotation: the default, "rotate"
+        store=store,
         audience=AUDIENCE,
         clock=clock,
         access_token_lifetime=lifetime,
         id_token_lifetime=lifetime,
         refresh_token_lifetime=max(300.0, 10 * lifetime),
     )
-    with issuer, ApiServer(build_api(issuer.validator(leeway=args.leeway))) as api, contextlib.ExitStack() as stack:
+    with (
+        issuer,
+        ApiServer(build_api(issuer.validator(leeway=args.leeway, store=store))) as api,
+        contextlib.ExitStack() as stack,
+    ):
         print("jwtguard demo: a local issuer and an API protected by jwtguard (development only)\n")
         print(f"   issuer  {issuer.issuer}")
-        print(f"   API     {api.url}/messages (needs scope {SCOPE}; audience {AUDIENCE})\n")
+        print(f"   API     {api.url}/messages (needs scope {SCOPE}; audience {AUDIENCE})")
+        print(f"           {api.url}/transfers (needs scope {SCOPE} and an {ACR!r} login)\n")
         return Demo(issuer, api.url, clock, args, stack).play()

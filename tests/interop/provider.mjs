@@ -9,11 +9,14 @@
 //   https://api.example.test    scopes read:messages write:messages, lifetime $ACCESS_TOKEN_TTL (60 s)
 //   https://other.example.test  the same scopes: tokens for "another API"
 //   https://short.example.test  lifetime $SHORT_ACCESS_TOKEN_TTL (2 s): the expiry test waits it out
+//   https://opaque.example.test opaque access tokens (not JWTs): only introspection tells their claims
 // Clients (secret: "<client_id>-secret"):
 //   cc-rs256, cc-ps256, cc-es256, cc-eddsa  client_credentials; their tokens are signed with that algorithm
 //   web-app                                 authorization_code + refresh_token (rotated on every use), ES256
 // DPoP (RFC 9449): a token request that carries a DPoP proof gets an access token bound to the proof's
 //   key (cnf.jkt, token_type DPoP); without a proof, a bearer token as before. Proofs: ES256 or EdDSA.
+// Introspection (RFC 7662, POST /token/introspection) and revocation (RFC 7009, POST /token/revocation):
+//   any confidential client may introspect any token; a client revokes its own tokens.
 // Interactions: GET /interaction/:uid logs the test user "test-user" in and grants what the client
 //   asked for, with no page: it stands in for a login UI, the protocol around it is oidc-provider's.
 // Admin routes (loopback test hooks):
@@ -41,7 +44,9 @@ const RESOURCES = {
   'https://api.example.test': ACCESS_TOKEN_TTL,
   'https://other.example.test': ACCESS_TOKEN_TTL,
   'https://short.example.test': SHORT_ACCESS_TOKEN_TTL,
+  'https://opaque.example.test': ACCESS_TOKEN_TTL,
 };
+const OPAQUE_RESOURCE = 'https://opaque.example.test';
 const ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const CLIENT_ALGORITHM = {
   'cc-rs256': 'RS256',
@@ -98,6 +103,11 @@ function configuration() {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       dPoP: { enabled: true }, // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt)
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,
         useGrantedResource: () => true, // a refresh without "resource" gets a JWT for the granted one
@@ -106,6 +116,9 @@ function configuration() {
             throw new errors.InvalidTarget();
           }
           const alg = CLIENT_ALGORITHM[client.clientId];
+          if (resource === OPAQUE_RESOURCE) {
+            return { scope: API_SCOPES, audience: resource, accessTokenTTL: RESOURCES[resource], accessTokenFormat: 'opaque' };
+          }
           return {
             scope: API_SCOPES,
             audience: resource,

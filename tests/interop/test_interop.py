@@ -445,3 +445,57 @@ def test_refresh_token_rotation_at_the_local_issuer() -> None:
             _local_login(issuer, http), refresh, validator, subject=issuer.oauth.users["test-user"].sub
         )
     assert outcomes == EXPECTED_REFRESH
+
+
+# -- introspection (RFC 7662) and revocation (RFC 7009) at the provider -----------------------
+
+OPAQUE_API = "https://opaque.example.test"  # provider.mjs issues opaque access tokens for it
+
+
+def _revoke_at_provider(provider: Provider, token: str, client_id: str, hint: str) -> None:
+    response = provider.http.post(
+        provider.issuer + "/token/revocation",
+        auth=(client_id, f"{client_id}-secret"),
+        data={"token": token, "token_type_hint": hint},
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_opaque_tokens_introspected_at_the_provider_and_revoked_there(provider: Provider) -> None:
+    token = provider.client_credentials(CLIENT_FOR["RS256"], resource=OPAQUE_API)
+    assert token.count(".") == 0  # opaque: nothing to verify locally
+    introspecting = validator_for(
+        provider,
+        OPAQUE_API,
+        introspection="opaque",  # the endpoint from the provider's discovery document
+        introspection_client=(CLIENT_FOR["ES256"], f"{CLIENT_FOR['ES256']}-secret"),  # the API's own client
+        introspection_cache_ttl=0,
+        required_scopes=["read:messages"],
+        authorized_parties=[CLIENT_FOR["RS256"]],
+    )
+    claims = introspecting.validate(token)
+    assert (claims["iss"], claims["aud"], claims["client_id"]) == (provider.issuer, OPAQUE_API, "cc-rs256")
+    assert claims["token_type"] == "Bearer"
+    assert claims["exp"] > time.time()
+    assert asyncio.run(introspecting.avalidate(token))["client_id"] == "cc-rs256"
+    # the provider's JWT access tokens never leave the API: validated locally as before
+    assert introspecting.options.introspection == "opaque"
+    assert refusal(validator_for(provider, OPAQUE_API), token).code == "malformed_token"  # type: ignore[union-attr]
+
+    _revoke_at_provider(provider, token, CLIENT_FOR["RS256"], "access_token")
+    error = refusal(introspecting, token)
+    assert error is not None
+    assert (error.status_code, error.code) == (401, "token_inactive")
+
+
+def test_a_refresh_token_revoked_at_the_provider_introspects_inactive(provider: Provider) -> None:
+    login = provider.login()
+    introspecting = validator_for(
+        provider, introspection="opaque", introspection_client=("web-app", "web-app-secret"), introspection_cache_ttl=0
+    )
+    sent_as_access_token = refusal(introspecting, login["refresh_token"])
+    assert sent_as_access_token is not None  # active at the provider, but no API audience: never an access token
+    assert sent_as_access_token.code == "missing_claim"
+    _revoke_at_provider(provider, login["refresh_token"], "web-app", "refresh_token")
+    assert refusal(introspecting, login["refresh_token"]).code == "token_inactive"  # type: ignore[union-attr]
+    assert provider.refresh(login["refresh_token"]).json()["error"] == "invalid_grant"
