@@ -143,7 +143,7 @@ def run(settings: Settings) -> dict[str, Any]:
     key = SigningKey.generate("RS256", kid="bench-inprocess")
     factory = TokenFactory(ISSUER, AUDIENCE, key=key)
     cache_size = DEFAULT_TOKEN_CACHE_SIZE if settings.http_cache_size is None else settings.http_cache_size
-    pool = [f"Bearer {factory.mint(scope=SCOPE)}".encode("ascii") for _ in range(2 * cache_size + 1)]
+    pool = [f"Bearer {factory.mint(scope=SCOPE)}".encode("ascii") for _ in range(cache_size + 1)]
     calls = settings.inprocess_calls
     chunk = max(1, min(calls, len(pool)))
     chunks = [pool[start : start + chunk] for start in range(0, len(pool), chunk)]

@@ -22,13 +22,13 @@ class Settings:
     micro_rounds: int = 64
     micro_chunks: int = 8  # the fresh pool is walked a chunk per round
     fresh_pool: int | None = None  # None: one more than the validator's token cache
-    micro_cache_size: int | None = None  # None: the Validator's default
+    micro_cache_size: int | None = 1024  # None: the Validator's default (a miss costs the same)
     repeated_calls: int = 5_000
     # http
     http_rounds: int = 5
     http_duration: float = 4.0
     http_warmup: float = 2.0
-    http_token_pool: int = 2_100
+    http_token_pool: int = 8_200  # more than the default token cache: every request misses
     http_cache_size: int | None = None  # None: the Validator's default in the apps
     http_connections: dict[str, int] = field(default_factory=lambda: {"starlette": 32, "flask": 8})
     load: str = "auto"  # "auto", "wrk" or "python"
@@ -47,6 +47,13 @@ class Settings:
     cold_callers: int = 64
     # profile
     profile_calls: int = 2_000
+    # the token cache at scale (memory, GC pause, hits with many cached tokens)
+    cache_tokens: int = 100_000
+    cache_memory_tokens: int = 10_000
+    # instructions per request under callgrind (HTTP servers)
+    instructions: bool = True
+    instructions_requests: int = 300
+    instructions_users: int = 2_000
 
     @classmethod
     def full(cls) -> Settings:
@@ -76,6 +83,11 @@ class Settings:
             flood_size=40,
             cold_callers=8,
             profile_calls=50,
+            cache_tokens=2_000,
+            cache_memory_tokens=500,
+            instructions=False,
+            instructions_requests=20,
+            instructions_users=20,
         )
 
 

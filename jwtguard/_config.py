@@ -48,7 +48,7 @@ DEFAULT_TOKEN_TYPES: tuple[str | None, ...] = (None, "JWT", "at+jwt", "applicati
 #: The strict RFC 9068 §4 set: only ``at+jwt``.
 RFC9068_TOKEN_TYPES: tuple[str | None, ...] = ("at+jwt", "application/at+jwt")
 #: How many validated tokens each validator remembers.
-DEFAULT_TOKEN_CACHE_SIZE = 1024
+DEFAULT_TOKEN_CACHE_SIZE = 8192
 #: The ``dpop=`` modes (RFC 9449): refuse the DPoP scheme, accept both schemes, or require DPoP.
 DPOP_MODES = ("disabled", "allowed", "required")
 

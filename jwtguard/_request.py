@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import InvalidRequestError
 
-__all__ = ["Headers", "read_headers"]
+__all__ = ["Headers", "only_authorization", "read_headers"]
 
 #: A request's headers: a mapping, or (name, value) pairs; ``str`` or ``bytes``.
 Headers = Mapping[Any, Any] | Iterable[tuple[Any, Any]]
@@ -46,3 +46,12 @@ def read_headers(headers: Headers) -> dict[str, list[str]]:
     except (TypeError, ValueError, AttributeError):
         raise InvalidRequestError("malformed_authorization") from None
     return found
+
+
+def only_authorization(environ: Mapping[str, Any]) -> str | None:
+    """``HTTP_AUTHORIZATION`` as text, if the request has no ``DPoP`` header (else ``None``).
+
+    A server joins repeated headers with a comma, which the validator's index never holds.
+    """
+    value = environ.get("HTTP_AUTHORIZATION")
+    return value if type(value) is str and "HTTP_DPOP" not in environ else None

@@ -3,13 +3,14 @@
 Theory of operation
 -------------------
 A token is remembered the second time it passes *every* check: the first time
-only records that it was seen (that record is all that traffic of distinct
-tokens pays). Then the :class:`~jwtguard.Validator` stores its
-:class:`~jwtguard.Claims` under the exact token string, with the time window
-in which the same full validation would still pass (from ``nbf``/``iat`` and
+only records a hash of it (that record, a few dozen bytes, is all that traffic
+of distinct tokens pays). Then the :class:`~jwtguard.Validator` keeps its
+:class:`~jwtguard.Claims` under the exact token string, with the time window in
+which the same full validation would still pass (from ``nbf``/``iat`` and
 ``exp``, ``max_token_age`` and the leeway) and the key-set snapshot whose key
 verified it. A hit is returned only if (and the validator then runs the users'
-``claim_checks`` predicates again, as they may depend on state)
+``claim_checks`` predicates and the revocation check again, as they may depend
+on state)
 
 * the clock is inside that window (time-based claims re-checked on each hit),
 * the issuer's key set is still that very snapshot and fresh: a refresh (which
@@ -17,87 +18,194 @@ verified it. A hit is returned only if (and the validator then runs the users'
   full validation.
 
 Each validator has its own cache, so audience and scope decisions never leak
-between differently configured validators. Failures are never cached. The
-cache and the record of seen tokens are each bounded (``token_cache_size``);
-when full, the oldest entry goes.
+between differently configured validators. Failures are never cached.
+
+Size and eviction
+-----------------
+The cache holds at most ``token_cache_size`` tokens (default
+:data:`~jwtguard.DEFAULT_TOKEN_CACHE_SIZE`), in two generations of half that
+size each: new entries, and entries hit while in the older generation, go to
+the recent one; when the recent generation is full it becomes the older one,
+and what the older one held without a hit since is dropped — a least-recently
+used approximation in O(1) per operation, with plain dicts. Users sending their
+tokens in turn all hit as long as there are fewer of them than half the cache.
+Memory per entry is about the token's length twice (the key, and the
+``Authorization`` value the header index compares in full) plus the decoded
+claims: ``docs/performance.md`` measures it. The record of seen hashes is a
+plain dict of integers, cleared when it reaches the same size.
+
+The cyclic garbage collector
+----------------------------
+A cached token is its :class:`~jwtguard.Claims` object and nothing more the
+collector must visit: the key set and, in one tuple of scalars, the window and
+the indexed value live in the claims' own ``_cache_*`` slots; arrays and
+objects in the payload are kept as tuples (untracked once the collector has
+seen them, and so is the payload dict; a read hands out a read-only copy);
+JOSE headers and scope and role sets are shared between the tokens that have
+the same ones; and the cache's dicts are keyed by text, whose keys the
+collector does not visit.
+
+The header index
+----------------
+Adapters hand the raw ``Authorization`` value (ASGI: bytes; WSGI: text) to
+:meth:`TokenCache.by_header` before any parsing. The index maps the last 32
+characters of a value ``Bearer <token>`` that passed a full
+:meth:`~jwtguard.Validator.authenticate` as a plain bearer token without
+``cnf`` to the cached claims, which keep the whole value: a hit is an exact
+comparison, and the whole ~1 KB value is never hashed. Only the cache's own
+entries are indexed, and an entry leaves the index when it leaves the cache.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+import math
+from typing import Protocol
 
 from ._keys import KeySet
 from .claims import Claims
 
-__all__ = ["CachedToken", "TokenCache"]
-
-_V = TypeVar("_V")
+__all__ = ["TAIL", "TokenCache"]
 
 
-class CachedToken(NamedTuple):
-    """A validated token: its claims, the window in which they hold, and the key set that verified it."""
+class _Source(Protocol):
+    def snapshot(self) -> KeySet | None: ...
 
-    claims: Claims
-    not_before: float
-    not_after: float
-    keys: KeySet
-    snapshot: Callable[[], KeySet | None]
+
+_EMPTY: tuple[float, float, None] = (math.inf, -math.inf, None)
+
+#: How many trailing characters of an ``Authorization`` value key the header index.
+TAIL = 32
+_BEARER = "Bearer "
 
 
 class TokenCache:
-    """A bounded map from token to :class:`CachedToken`; safe to share between threads."""
+    """A bounded map from token to its cached :class:`~jwtguard.Claims`; safe to share between threads."""
 
-    __slots__ = ("_entries", "_seen", "size")
+    __slots__ = ("_generation", "_half", "_headers", "_older", "_recent", "_seen", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        # FIFO eviction: an OrderedDict pops its oldest entry in O(1); a dict would rescan
-        # the slots its earlier pops left empty.
-        self._entries: OrderedDict[str, CachedToken] = OrderedDict()
-        # Tokens validated once: a token is remembered on its second full validation, so
-        # traffic of all-distinct tokens pays for this small record only.
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._half = max(1, (size + 1) // 2)
+        # Two generations of plain str-keyed dicts (the collector visits their values only, not
+        # the ~1 KB keys): new and hit entries go to _recent; when it holds half the size, it
+        # becomes _older and what _older held, not hit meanwhile, is dropped.
+        self._recent: dict[str, Claims] = {}
+        self._older: dict[str, Claims] = {}
+        self._generation = 0
+        # Hashes of tokens validated once: a token is remembered on its second full validation.
+        # Integers only, so the collector never tracks this dict; cleared when full.
+        self._seen: dict[int, None] = {}
+        # The last TAIL characters of an Authorization value, as text -> the cached claims.
+        self._headers: dict[str, Claims] = {}
 
     def get(self, token: str, now: float) -> Claims | None:
         """The cached claims if a full validation would accept ``token`` now, else ``None``."""
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        if entry.not_before <= now < entry.not_after and entry.snapshot() is entry.keys:
-            return entry.claims
-        self._entries.pop(token, None)
+        claims = self._recent.get(token)
+        if claims is None:
+            claims = self._older.get(token)
+            if claims is None:
+                return None
+            self._promote(token, claims)
+        not_before, not_after, _ = claims._cache_state
+        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
+            return claims
+        self.discard(token)
         return None
+
+    def by_header(self, value: str | bytes, now: float) -> Claims | None:
+        """The cached claims of an indexed ``Authorization`` value if they hold now, else ``None``."""
+        tail = value[-TAIL:]
+        claims = self._headers.get(tail if type(tail) is str else tail.decode("latin-1"))  # type: ignore[union-attr]
+        if claims is None:
+            return None
+        not_before, not_after, indexed = claims._cache_state
+        if indexed != value:
+            return None
+        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
+            if claims._cache_generation != self._generation:
+                token = value[len(_BEARER) :]
+                self._promote(token if type(token) is str else token.decode("latin-1"), claims)  # type: ignore[union-attr]
+            return claims
+        self.drop(claims)
+        return None
+
+    def index(self, value: str | bytes, token: str, claims: Claims) -> None:
+        """Index ``value``, an ``Authorization`` value that is exactly ``Bearer <token>``, if
+        ``claims`` are ``token``'s cached entry."""
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if len(text) <= TAIL or text != _BEARER + token:
+            return
+        if self._recent.get(token) is not claims and self._older.get(token) is not claims:
+            return
+        not_before, not_after, indexed = claims._cache_state
+        if indexed is not None and indexed != value:
+            self._unindex(claims)
+        claims._cache_state = (not_before, not_after, value)
+        if len(self._headers) >= self.size:  # only after a race with an eviction: start afresh
+            self._headers.clear()
+        self._headers[text[-TAIL:]] = claims
 
     def seen_before(self, token: str) -> bool:
         """Whether ``token`` was validated in full before; records it otherwise."""
-        if self._seen.pop(token, False) is None:
+        key = hash(token)  # cached by the str; a collision only admits a token one validation early
+        if self._seen.pop(key, False) is None:
             return True
-        _add(self._seen, token, None, self.size)
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[key] = None
         return False
 
-    def put(self, token: str, entry: CachedToken) -> None:
-        """Remember ``entry``, evicting the oldest entry when full."""
-        _add(self._entries, token, entry, self.size)
+    def put(
+        self, token: str, claims: Claims, not_before: float, not_after: float, keys: KeySet, source: _Source
+    ) -> None:
+        """Remember ``claims`` for ``token`` (valid from ``not_before`` until ``not_after``)."""
+        # One tuple of scalars, which the collector stops tracking: the window, and the
+        # Authorization value indexed (the whole of it, for the exact comparison).
+        claims._cache_state = (not_before, not_after, None)
+        claims._cache_keys = keys
+        claims._cache_source = source
+        self.discard(token)
+        self._promote(token, claims)
+
+    def _promote(self, token: str, claims: Claims) -> None:
+        """Put ``claims`` in the recent generation (from the older one, or anew)."""
+        self._older.pop(token, None)
+        if len(self._recent) >= self._half:
+            dropped = self._older
+            self._older, self._recent = self._recent, {}
+            self._generation += 1
+            for old in dropped.values():
+                self._unindex(old)
+        claims._cache_generation = self._generation
+        self._recent[token] = claims
+
+    def _unindex(self, claims: Claims) -> None:
+        value = claims._cache_state[2]
+        if value is not None:
+            tail = value[-TAIL:]
+            text = tail if type(tail) is str else tail.decode("latin-1")  # type: ignore[union-attr]
+            if self._headers.get(text) is claims:
+                self._headers.pop(text, None)
+
+    def drop(self, claims: Claims) -> None:
+        """Forget the entry ``claims`` without its token: out of the index now, and never a hit
+        again (its window is emptied) until it leaves with its generation or its token is looked up."""
+        self._unindex(claims)
+        claims._cache_state = _EMPTY
 
     def discard(self, token: str) -> None:
         """Forget ``token``."""
-        self._entries.pop(token, None)
+        claims = self._recent.pop(token, None)
+        if claims is None:
+            claims = self._older.pop(token, None)
+        if claims is not None:
+            self._unindex(claims)
 
     def clear(self) -> None:
         """Forget every entry."""
-        self._entries.clear()
+        self._recent.clear()
+        self._older.clear()
+        self._headers.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
-
-
-def _add(entries: OrderedDict[str, _V], token: str, value: _V, size: int) -> None:
-    """Insert ``token``, first evicting the oldest entry when ``entries`` holds ``size`` already."""
-    if len(entries) >= size:
-        try:  # noqa: SIM105 - faster than contextlib.suppress on this path
-            entries.popitem(last=False)
-        except KeyError:
-            pass  # emptied by another thread meanwhile
-    entries[token] = value
+        return len(self._recent) + len(self._older)

@@ -140,6 +140,25 @@ def _tls_certificate(scope: Scope) -> str | None:
     return first if isinstance(first, str) and first else None
 
 
+def _only_authorization(scope: Scope) -> bytes | None:
+    """The raw value of the request's one ``Authorization`` header, if it has no ``DPoP`` header.
+
+    ``None`` (the full policy decides) for none, several, a ``DPoP`` header or odd items.
+    """
+    found = None
+    try:
+        for name, value in scope.get("headers", ()):
+            if len(name) == 13 and name.lower() == b"authorization":
+                if found is not None:
+                    return None
+                found = value
+            elif len(name) == 4 and name.lower() == b"dpop":
+                return None
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return found if type(found) is bytes else None
+
+
 def _is_preflight(scope: Scope) -> bool:
     names = {bytes(item[0]).decode("latin-1").lower(): "" for item in scope.get("headers", ())}
     return is_preflight("OPTIONS", names)
@@ -244,11 +263,18 @@ class JWTGuardMiddleware:
         try:
             claims = None
             if route is not Route.ANONYMOUS:
-                header = _header(scope)
-                url = _request_url(self.guard, scope, header)
-                certificate = self.guard.certificate(tls=_tls_certificate(scope), peer=_peer(scope), header=header)
-                headers = scope.get("headers", ())
-                claims = await self.guard.aauthenticate(str(method), url, headers, route, certificate)
+                # A repeated plain bearer token is answered from the validator's index, unparsed.
+                authorization = _only_authorization(scope)
+                if authorization is not None:
+                    claims = self.validator._fast_path(authorization)
+                if claims is None:
+                    header = _header(scope)
+                    url = _request_url(self.guard, scope, header)
+                    certificate = self.guard.certificate(tls=_tls_certificate(scope), peer=_peer(scope), header=header)
+                    headers = scope.get("headers", ())
+                    claims = await self.guard.aauthenticate(str(method), url, headers, route, certificate)
+                    if authorization is not None:
+                        self.validator._learn(authorization, claims)
             # Route-level checks (jwtguard.starlette.requires) authorize with this validator.
             scope[VALIDATOR_KEY] = self.validator
             if claims is None:

@@ -30,7 +30,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, ServiceUna
 from werkzeug.local import LocalProxy
 
 from ._guard import Guard, Route, check_validator
-from ._request import Headers
+from ._request import Headers, only_authorization
 from .claims import Claims
 from .errors import AuthError, ConfigurationError
 from .requirement import Requirement
@@ -265,19 +265,35 @@ class JWTGuard:
                 @functools.wraps(view)
                 async def async_view(*args: Any, **kwargs: Any) -> Any:
                     with _rejecting() as guard:
-                        method, url, headers, certificate = _request_parts(guard)
-                        claims = await guard.aauthenticate(method, url, headers, route, certificate)
-                        _accept(guard, claims, requirement, route)
+                        environ = request.environ
+                        authorization = only_authorization(environ)
+                        claims = None if authorization is None else guard.validator._fast_path(authorization)
+                        if claims is None:
+                            method, url, headers, certificate = _request_parts(guard)
+                            claims = await guard.aauthenticate(method, url, headers, route, certificate)
+                            if authorization is not None:
+                                guard.validator._learn(authorization, claims)
+                        _accept(guard, claims, requirement, route, environ)
                     return await view(*args, **kwargs)
 
                 return cast(F, async_view)
 
             @functools.wraps(view)
             def sync_view(*args: Any, **kwargs: Any) -> Any:
-                with _rejecting() as guard:
-                    method, url, headers, certificate = _request_parts(guard)
-                    claims = guard.authenticate(method, url, headers, route, certificate)
-                    _accept(guard, claims, requirement, route)
+                guard = _guard()
+                environ = request.environ
+                try:
+                    # A repeated plain bearer token is answered from the validator's index, unparsed.
+                    authorization = only_authorization(environ)
+                    claims = None if authorization is None else guard.validator._fast_path(authorization)
+                    if claims is None:
+                        method, url, headers, certificate = _request_parts(guard)
+                        claims = guard.authenticate(method, url, headers, route, certificate)
+                        if authorization is not None:
+                            guard.validator._learn(authorization, claims)
+                    _accept(guard, claims, requirement, route, environ)
+                except AuthError as error:
+                    raise _http_error(error, guard) from error
                 return view(*args, **kwargs)
 
             return cast(F, sync_view)
@@ -315,12 +331,18 @@ def _unprotected(name: str) -> ConfigurationError:
 # -- per request: what the sync and async views share ----------------------------------------
 
 
-@contextmanager
-def _rejecting() -> Iterator[Guard]:
-    """Yield the app's guard; turn an :class:`~jwtguard.AuthError` into its :class:`AuthHTTPError`."""
+def _guard() -> Guard:
+    """The current app's guard."""
     guard = current_app.extensions.get("jwtguard")
     if not isinstance(guard, Guard):
         raise RuntimeError("JWTGuard is not registered on this app: call JWTGuard(app) or guard.init_app(app)")
+    return guard
+
+
+@contextmanager
+def _rejecting() -> Iterator[Guard]:
+    """Yield the app's guard; turn an :class:`~jwtguard.AuthError` into its :class:`AuthHTTPError`."""
+    guard = _guard()
     try:
         yield guard
     except AuthError as error:
@@ -343,11 +365,13 @@ def _request_parts(guard: Guard) -> tuple[str, str, Headers, bytes | str | None]
     return request.method, url, request.headers, certificate
 
 
-def _accept(guard: Guard, claims: Claims | None, requirement: Requirement, route: Route) -> None:
+def _accept(
+    guard: Guard, claims: Claims | None, requirement: Requirement, route: Route, environ: dict[str, Any]
+) -> None:
     """Check the view's requirement (not for an anonymous request to an optional view); keep the claims."""
     if claims is not None or route is not Route.OPTIONAL:
         claims = guard.authorize(claims, requirement)
-    request.environ[_CLAIMS] = claims
+    environ[_CLAIMS] = claims
 
 
 def _http_error(error: AuthError, guard: Guard) -> AuthHTTPError:

@@ -35,7 +35,8 @@ from ._request import Headers
 from ._revocation import RevocationMirror
 from ._sources import KeySource, build_sources
 from ._status import KeySetStatus
-from ._token_cache import CachedToken, TokenCache
+from ._token_cache import TokenCache
+from .bearer import extract_credentials
 from .claims import DEFAULT_ROLE_CLAIMS, Claims
 from .errors import AuthError, InsufficientScopeError, InvalidTokenError, MissingTokenError
 from .hooks import Hooks, call_safely
@@ -82,9 +83,10 @@ class Validator:
         claim_checks: extra or replacement checks: claim name → predicate on its
             value (the claim becomes required), or ``None`` to drop an optional check.
         max_token_size: longest token accepted, in characters.
-        token_cache_size: how many validated tokens to remember (0: none). A
-            repeated token is answered from memory only while a full validation
-            would accept it (see :mod:`jwtguard._token_cache`).
+        token_cache_size: how many validated tokens to remember (0: none), the
+            bound on the cache's memory (a few KB per token). A repeated token is
+            answered from memory only while a full validation would accept it
+            (see :mod:`jwtguard._token_cache`).
         cache_max_age: seconds fetched keys stay fresh when the key-set response
             has no ``Cache-Control: max-age``.
         cache_max_age_bounds: ``(low, high)``: the range a ``Cache-Control: max-age``
@@ -381,7 +383,7 @@ class Validator:
                 not_after = min(not_after, iat + self.max_token_age + leeway)
         if not math.isnan(not_after):
             assert self._token_cache is not None
-            self._token_cache.put(token, CachedToken(claims, not_before, not_after, keys, source.snapshot))
+            self._token_cache.put(token, claims, not_before, not_after, keys, source)
 
     def _flow(self, token: str) -> Generator[tuple[KeySource, str | None, AlgorithmSpec], Key, Claims]:
         """The whole validation of a token not answered from the cache, written once.
@@ -660,16 +662,58 @@ class Validator:
         claims = self._token_cache.get(token, now)
         if claims is None:
             return None
+        return self._recheck(claims, now)
+
+    def _recheck(self, claims: Claims, now: float) -> Claims | None:
+        """A cache hit's state-dependent checks: the users' predicates, then revocation."""
         try:
             for check in self._predicates:
                 check(claims, now)
             self._revocations.check(claims)
         except AuthError:
-            self._token_cache.discard(token)
+            assert self._token_cache is not None
+            self._token_cache.drop(claims)
             return None  # the full validation that follows refuses it, logged and counted
         if self._hooks is not None:
             call_safely(self._hooks.on_validated, claims, cached=True)
         return claims
+
+    def _fast_path(self, authorization: str | bytes) -> Claims | None:
+        """The claims of a request whose one ``Authorization`` value is ``authorization``, from the cache alone.
+
+        For adapters, before any parsing: only a value that passed :meth:`authenticate`
+        before as a plain bearer token without ``cnf`` is indexed (:meth:`_learn`), and a
+        hit re-applies every check a cache hit does (validity window, key-set snapshot,
+        ``claim_checks`` predicates, revocation). ``None``: call :meth:`authenticate`.
+        The caller must have seen exactly one ``Authorization`` header; DPoP or
+        certificate-bound tokens are never indexed, so their sender constraint and
+        replay check always run.
+        """
+        cache = self._token_cache
+        if cache is None:
+            return None
+        now = self._clock()
+        claims = cache.by_header(authorization, now)
+        if claims is None:
+            return None
+        return self._recheck(claims, now)
+
+    def _learn(self, authorization: str | bytes, claims: Claims | None) -> None:
+        """Index ``authorization`` for :meth:`_fast_path`, once :meth:`authenticate` accepted it.
+
+        ``authorization`` must be the request's only ``Authorization`` value. Indexed
+        only if it is a ``Bearer`` token whose claims are in the cache and carry no ``cnf``.
+        """
+        cache = self._token_cache
+        if cache is None or claims is None or "cnf" in claims:
+            return
+        text = authorization.decode("latin-1") if isinstance(authorization, bytes) else authorization
+        try:
+            scheme, token = extract_credentials((text,), dpop=False)
+        except AuthError:
+            return
+        if scheme == "Bearer":
+            cache.index(authorization, token, claims)
 
     def _rejected(self, error: AuthError, scheme: str | None = None) -> None:
         # The challenge names every scheme this validator accepts (RFC 9449 §7.1).

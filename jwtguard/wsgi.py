@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 
 from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
 from ._origin import Header
+from ._request import only_authorization
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
@@ -154,10 +155,19 @@ class JWTGuardMiddleware:
         try:
             claims = None
             if route is not Route.ANONYMOUS:
-                header = _header(environ)
-                url = _request_url(self.guard, environ, header)
-                certificate = self.guard.certificate(tls=_tls_certificate(environ), peer=_peer(environ), header=header)
-                claims = self.guard.authenticate(str(method), url, _headers(environ), route, certificate)
+                # A repeated plain bearer token is answered from the validator's index, unparsed.
+                authorization = only_authorization(environ)
+                if authorization is not None:
+                    claims = self.validator._fast_path(authorization)
+                if claims is None:
+                    header = _header(environ)
+                    url = _request_url(self.guard, environ, header)
+                    certificate = self.guard.certificate(
+                        tls=_tls_certificate(environ), peer=_peer(environ), header=header
+                    )
+                    claims = self.guard.authenticate(str(method), url, _headers(environ), route, certificate)
+                    if authorization is not None:
+                        self.validator._learn(authorization, claims)
             environ[CLAIMS_KEY] = claims
             environ[VALIDATOR_KEY] = self.validator  # for the app's own validator.authorize(...)
         except AuthError as error:

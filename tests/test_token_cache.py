@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +13,10 @@ from fake_clock import FakeClock
 from waiting import wait_until
 
 import jwtguard
-from jwtguard.testing import LocalIssuer, SigningKey, TokenFactory
+from jwtguard.asgi import JWTGuardMiddleware
+from jwtguard.hooks import Hooks
+from jwtguard.testing import DPoPKey, LocalIssuer, SigningKey, TokenFactory
+from jwtguard.wsgi import JWTGuardMiddleware as WSGIMiddleware
 
 ISSUER = "https://issuer.example.com/"
 AUDIENCE = "https://api.example.com"
@@ -183,3 +188,168 @@ def test_user_predicates_run_again_on_every_hit(clock: FakeClock, factory: Token
     with pytest.raises(jwtguard.InvalidTokenError) as caught:
         validator.validate(token)
     assert (caught.value.code, caught.value.claim) == ("invalid_claim", "jti")
+
+
+# -- the index from the raw Authorization value (the adapters' fast path) -------------------------
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def asgi_status(app: Any, headers: list[tuple[bytes, bytes]], **scope: Any) -> int:
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    base = {"type": "http", "method": "GET", "path": "/", "headers": headers, "query_string": b""}
+    asyncio.run(app({**base, **scope}, receive, send))
+    status: int = messages[0]["status"]
+    return status
+
+
+def wsgi_status(app: Any, **environ: Any) -> int:
+    statuses: list[str] = []
+    base = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "api", "SERVER_PORT": "80"}
+    app({**base, **environ}, lambda status, headers, exc_info=None: statuses.append(status))
+    return int(statuses[0].split()[0])
+
+
+def _wsgi_ok(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("200 OK", [])
+    return [b"ok"]
+
+
+def test_a_repeated_bearer_header_is_answered_from_the_index(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    token = factory.mint()
+    header = f"Bearer {token}"
+    assert validator._fast_path(header) is None
+    claims = None
+    for _ in range(3):  # recorded, remembered, then a cache hit
+        claims = validator.authenticate("GET", "https://api.example.com/", {"Authorization": header})
+        validator._learn(header, claims)
+    assert validator._fast_path(header) is claims
+    assert validator._fast_path(header.encode()) is None  # indexed as text only
+    validator._learn(header.encode(), claims)
+    assert validator._fast_path(header.encode()) is claims
+    for other in (f"bearer {token}", f"Bearer  {token}", f"Bearer {token[:-1]}A", f"Bearer {token}A", header[1:]):
+        assert validator._fast_path(other) is None  # only the exact value is indexed
+
+
+def test_the_index_rechecks_what_a_cache_hit_does(clock: FakeClock, factory: TokenFactory) -> None:
+    revoked: set[str] = set()
+    validator = make(clock, leeway=0, claim_checks={"jti": lambda jti: jti not in revoked})
+    guard = JWTGuardMiddleware(_ok, validator=validator)
+    token = factory.mint(jti="token-1", expires_in=60)
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    for _ in range(3):
+        assert asgi_status(guard, headers) == 200
+    assert validator._fast_path(headers[0][1]) is not None
+    revoked.add("token-1")
+    assert validator._fast_path(headers[0][1]) is None
+    assert asgi_status(guard, headers) == 401
+    revoked.clear()
+    for _ in range(3):
+        assert asgi_status(guard, headers) == 200
+    assert validator._fast_path(headers[0][1]) is not None
+    clock.advance(60)
+    assert validator._fast_path(headers[0][1]) is None
+    assert asgi_status(guard, headers) == 401
+
+
+def test_a_revoked_token_is_refused_on_the_fast_path(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    guard = JWTGuardMiddleware(_ok, validator=validator)
+    token = factory.mint(jti="token-2")
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+    for _ in range(3):
+        assert asgi_status(guard, headers) == 200
+    store = validator._store
+    store.revoke_token("token-2", expires_at=clock.now + 3600)
+    assert asgi_status(guard, headers) == 401
+
+
+def test_sender_constrained_tokens_never_take_the_fast_path(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    dpop = DPoPKey.generate(clock=clock)
+    bound = factory.mint(cnf=dpop.cnf)
+    url = "https://api.example.com/"
+    for _ in range(3):
+        headers = {"Authorization": f"DPoP {bound}", "DPoP": dpop.proof("GET", url, bound)}
+        claims = validator.authenticate("GET", url, headers)
+        validator._learn(headers["Authorization"], claims)
+        validator._learn(f"Bearer {bound}", claims)
+    assert validator._fast_path(f"DPoP {bound}") is None
+    assert validator._fast_path(f"Bearer {bound}") is None
+    certified = factory.mint(cnf={"x5t#S256": "A" * 43})
+    guard = JWTGuardMiddleware(_ok, validator=validator)
+    headers = [(b"authorization", f"Bearer {certified}".encode())]
+    for _ in range(3):
+        assert asgi_status(guard, headers) == 401  # no certificate: never accepted, never indexed
+    assert validator._fast_path(headers[0][1]) is None
+
+
+def test_the_asgi_fast_path_needs_exactly_one_authorization_and_no_dpop(
+    clock: FakeClock, factory: TokenFactory
+) -> None:
+    validator = make(clock)
+    guard = JWTGuardMiddleware(_ok, validator=validator)
+    token = factory.mint()
+    value = f"Bearer {token}".encode()
+    for _ in range(3):
+        assert asgi_status(guard, [(b"authorization", value)]) == 200
+    assert validator._fast_path(value) is not None
+    assert asgi_status(guard, [(b"authorization", value), (b"authorization", value)]) == 400
+    assert asgi_status(guard, [(b"authorization", value), (b"Authorization", value)]) == 400
+    assert asgi_status(guard, [(b"authorization", value), (b"dpop", b"x")]) == 200  # unbound: the proof is unused
+
+
+def test_the_wsgi_fast_path(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock, leeway=0)
+    guard = WSGIMiddleware(_wsgi_ok, validator=validator)
+    token = factory.mint(expires_in=30)
+    for _ in range(3):
+        assert wsgi_status(guard, HTTP_AUTHORIZATION=f"Bearer {token}") == 200
+    assert validator._fast_path(f"Bearer {token}") is not None
+    assert wsgi_status(guard, HTTP_AUTHORIZATION=f"Bearer {token}, Bearer {token}") == 400
+    clock.advance(30)
+    assert wsgi_status(guard, HTTP_AUTHORIZATION=f"Bearer {token}") == 401
+
+
+def test_round_robin_users_hit_a_cache_of_the_right_size(clock: FakeClock, factory: TokenFactory) -> None:
+    hits: list[bool] = []
+
+    class Counting(Hooks):
+        def on_validated(self, claims: jwtguard.Claims, *, cached: bool) -> None:
+            hits.append(cached)
+
+    validator = make(clock, token_cache_size=64, hooks=Counting())
+    tokens = [factory.mint(sub=f"user-{n}") for n in range(32)]
+    for _ in range(2):  # recorded, then remembered
+        for token in tokens:
+            validator.validate(token)
+    hits.clear()
+    for _ in range(3):
+        for token in tokens:
+            validator.validate(token)
+    assert all(hits)
+    assert len(hits) == 96
+    assert len(validator._token_cache or ()) == 32
+
+
+def test_a_cached_token_costs_the_collector_one_object(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    token = factory.mint(aud=[AUDIENCE, "other"], roles=["a", "b"], realm_access={"roles": ["c"]})
+    claims = cached(validator, token)
+    assert claims.roles == {"a", "b", "c"}
+    for _ in range(3):  # tuples, then the dicts holding them, are untracked as collections see them
+        gc.collect()
+    assert not gc.is_tracked(claims._payload)
+    assert claims["aud"] == [AUDIENCE, "other"]
+    assert claims["realm_access"] == {"roles": ["c"]}
