@@ -147,7 +147,9 @@ class Introspection:
             issuer = named[0]
             _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
         else:
-            raise ConfigurationError("with several issuers, give the introspection endpoint: introspection_endpoint=")
+            raise ConfigurationError(
+                "give introspection_endpoint=: the endpoint is discovered only for a validator of one issuer"
+            )
         client_id, secret = options.introspection_client
         return cls(
             mode=mode,
@@ -256,11 +258,15 @@ class Introspection:
         step = self._plan(token)
         if not isinstance(step, Future):
             return step
+        waiter = asyncio.wrap_future(step)
+        # Whatever happens to this waiter, its outcome counts as seen: asyncio would otherwise log
+        # "exception was never retrieved" for a failure nobody awaits any more (a timed-out wait).
+        waiter.add_done_callback(_seen)
         # asyncio.wait (unlike wait_for) never cancels the shared future on timeout.
-        done, _ = await asyncio.wait({asyncio.wrap_future(step)}, timeout=self._wait)
+        done, _ = await asyncio.wait({waiter}, timeout=self._wait)
         if not done:
             raise self._timed_out()
-        return step.result()
+        return waiter.result()
 
     @property
     def _wait(self) -> float:
@@ -325,6 +331,11 @@ def claims_of(response: Response) -> dict[str, Any]:
     if token_type is not None and (not isinstance(token_type, str) or token_type.lower() not in _TOKEN_TYPES):
         raise InvalidTokenError("invalid_claim", claim="token_type", reason="not_accepted")
     return {name: value for name, value in response.items() if name != "active"}
+
+
+def _seen(waiter: asyncio.Future[Response]) -> None:
+    if not waiter.cancelled():
+        waiter.exception()
 
 
 def _after_fork_in_child() -> None:

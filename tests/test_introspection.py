@@ -184,7 +184,8 @@ def test_a_jwt_is_checked_locally_unless_always(clock: Clock) -> None:
         assert refusal(fresh, token).code == "token_inactive"  # valid signature, unexpired, revoked
         assert refusal(fresh, issuer.token(expires_in=-60)).code == "token_expired"  # no request for that
         assert issuer.introspection_requests == 2
-        assert fresh.options.token_cache_size == 1024
+        assert fresh.options.token_cache_size == jwtguard.DEFAULT_TOKEN_CACHE_SIZE
+        assert fresh._token_cache is None  # "always": no cached JWT is answered without the issuer
         assert refusal(fresh, token).code == "token_inactive"  # no JWT cache answers before the issuer
 
 

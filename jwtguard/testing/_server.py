@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -65,6 +66,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     owner: LocalServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away (a reset, a broken pipe: a fetch that gave up) is not the
+        # server's error. Printing its traceback from this thread would also race the main
+        # thread's ast.parse on Python 3.11 ("AST constructor recursion depth mismatch").
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
