@@ -61,6 +61,7 @@ class Guard:
         "exclude_paths",
         "optional_paths",
         "origin",
+        "plain",
         "protect_preflight",
         "realm",
         "resource_metadata",
@@ -91,6 +92,14 @@ class Guard:
             raise ConfigurationError(f"{where}: realm must be a string")
         self.resource_metadata = resource_metadata
         self.protect_preflight = protect_preflight
+        self.plain = resource_metadata is None and not any(
+            (
+                self.exclude_paths.exact,
+                self.exclude_paths.prefixes,
+                self.optional_paths.exact,
+                self.optional_paths.prefixes,
+            )
+        )
         try:
             self.origin = Origin(
                 public_url=public_url, trusted_proxies=trusted_proxies, client_cert_header=client_cert_header
@@ -100,6 +109,8 @@ class Guard:
 
     def route(self, path: str, method: str | None, preflight: bool) -> Route:
         """Decide what to do with a request (``preflight``: it carries ``Access-Control-Request-Method``)."""
+        if self.plain and not preflight:
+            return Route.REQUIRED  # no metadata, excluded or optional paths: every request is checked
         meta = self.resource_metadata
         if meta is not None and path == meta.path and method in ("GET", "HEAD"):
             return Route.METADATA

@@ -37,8 +37,8 @@ plain dict of integers, cleared when it reaches the same size.
 The cyclic garbage collector
 ----------------------------
 A cached token is its :class:`~jwtguard.Claims` object and nothing more the
-collector must visit: the key set and, in one tuple of scalars, the window and
-the indexed value live in the claims' own ``_cache_*`` slots; arrays and
+collector must visit: the key set and the window (a tuple shared by the tokens
+with the same one) live in the claims' own ``_cache_*`` slots; arrays and
 objects in the payload are kept as tuples (untracked once the collector has
 seen them, and so is the payload dict; a read hands out a read-only copy);
 JOSE headers and scope and role sets are shared between the tokens that have
@@ -51,7 +51,7 @@ Adapters hand the raw ``Authorization`` value (ASGI: bytes; WSGI: text) to
 :meth:`TokenCache.by_header` before any parsing. The index maps the last 32
 characters of a value ``Bearer <token>`` that passed a full
 :meth:`~jwtguard.Validator.authenticate` as a plain bearer token without
-``cnf`` to the cached claims, which keep the whole value: a hit is an exact
+``cnf`` to the cached claims, and to the whole value: a hit is an exact
 comparison, and the whole ~1 KB value is never hashed. Only the cache's own
 entries are indexed, and an entry leaves the index when it leaves the cache.
 """
@@ -71,17 +71,23 @@ class _Source(Protocol):
     def snapshot(self) -> KeySet | None: ...
 
 
-_EMPTY: tuple[float, float, None] = (math.inf, -math.inf, None)
+_EMPTY: tuple[float, float] = (math.inf, -math.inf)  # the window of an entry dropped: never a hit
+_WINDOWS_LIMIT = 4096
 
 #: How many trailing characters of an ``Authorization`` value key the header index.
 TAIL = 32
 _BEARER = "Bearer "
 
 
+def _token_of(value: str | bytes) -> str:
+    token = value[len(_BEARER) :]
+    return token if type(token) is str else token.decode("latin-1")  # type: ignore[union-attr]
+
+
 class TokenCache:
     """A bounded map from token to its cached :class:`~jwtguard.Claims`; safe to share between threads."""
 
-    __slots__ = ("_generation", "_half", "_headers", "_older", "_recent", "_seen", "size")
+    __slots__ = ("_generation", "_half", "_headers", "_older", "_recent", "_seen", "_values", "_windows", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -95,8 +101,12 @@ class TokenCache:
         # Hashes of tokens validated once: a token is remembered on its second full validation.
         # Integers only, so the collector never tracks this dict; cleared when full.
         self._seen: dict[int, None] = {}
-        # The last TAIL characters of an Authorization value, as text -> the cached claims.
+        # The header index: the last TAIL characters of an Authorization value, as text -> the
+        # cached claims, and -> the whole value (scalars only: a dict the collector never tracks).
         self._headers: dict[str, Claims] = {}
+        self._values: dict[str, str | bytes] = {}
+        # Validity windows, shared by the tokens issued in the same second with the same lifetime.
+        self._windows: dict[tuple[float, float], tuple[float, float]] = {}
 
     def get(self, token: str, now: float) -> Claims | None:
         """The cached claims if a full validation would accept ``token`` now, else ``None``."""
@@ -106,7 +116,7 @@ class TokenCache:
             if claims is None:
                 return None
             self._promote(token, claims)
-        not_before, not_after, _ = claims._cache_state
+        not_before, not_after = claims._cache_window
         if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
             return claims
         self.discard(token)
@@ -115,18 +125,25 @@ class TokenCache:
     def by_header(self, value: str | bytes, now: float) -> Claims | None:
         """The cached claims of an indexed ``Authorization`` value if they hold now, else ``None``."""
         tail = value[-TAIL:]
-        claims = self._headers.get(tail if type(tail) is str else tail.decode("latin-1"))  # type: ignore[union-attr]
-        if claims is None:
+        if type(tail) is bytes:
+            tail = tail.decode("latin-1")
+        claims = self._headers.get(tail)  # type: ignore[arg-type]
+        if claims is None or self._values.get(tail) != value:  # type: ignore[arg-type]
             return None
-        not_before, not_after, indexed = claims._cache_state
-        if indexed != value:
-            return None
-        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
-            if claims._cache_generation != self._generation:
-                token = value[len(_BEARER) :]
-                self._promote(token if type(token) is str else token.decode("latin-1"), claims)  # type: ignore[union-attr]
+        not_before, not_after = claims._cache_window
+        generation = claims._cache_generation
+        if (
+            not_before <= now < not_after
+            and generation >= self._generation - 1  # still in one of the two generations
+            and claims._cache_source.snapshot() is claims._cache_keys
+        ):
+            if generation != self._generation:
+                self._promote(_token_of(value), claims)
             return claims
-        self.drop(claims)
+        self._headers.pop(tail, None)  # type: ignore[arg-type]
+        self._values.pop(tail, None)  # type: ignore[arg-type]
+        if generation >= self._generation - 1:
+            self.discard(_token_of(value))
         return None
 
     def index(self, value: str | bytes, token: str, claims: Claims) -> None:
@@ -137,13 +154,9 @@ class TokenCache:
             return
         if self._recent.get(token) is not claims and self._older.get(token) is not claims:
             return
-        not_before, not_after, indexed = claims._cache_state
-        if indexed is not None and indexed != value:
-            self._unindex(claims)
-        claims._cache_state = (not_before, not_after, value)
-        if len(self._headers) >= self.size:  # only after a race with an eviction: start afresh
-            self._headers.clear()
-        self._headers[text[-TAIL:]] = claims
+        tail = text[-TAIL:]
+        self._headers[tail] = claims
+        self._values[tail] = value
 
     def seen_before(self, token: str) -> bool:
         """Whether ``token`` was validated in full before; records it otherwise."""
@@ -159,9 +172,13 @@ class TokenCache:
         self, token: str, claims: Claims, not_before: float, not_after: float, keys: KeySet, source: _Source
     ) -> None:
         """Remember ``claims`` for ``token`` (valid from ``not_before`` until ``not_after``)."""
-        # One tuple of scalars, which the collector stops tracking: the window, and the
-        # Authorization value indexed (the whole of it, for the exact comparison).
-        claims._cache_state = (not_before, not_after, None)
+        window = (not_before, not_after)
+        shared = self._windows.get(window)
+        if shared is None:
+            if len(self._windows) >= _WINDOWS_LIMIT:
+                self._windows.clear()
+            shared = self._windows[window] = window
+        claims._cache_window = shared
         claims._cache_keys = keys
         claims._cache_source = source
         self.discard(token)
@@ -171,27 +188,28 @@ class TokenCache:
         """Put ``claims`` in the recent generation (from the older one, or anew)."""
         self._older.pop(token, None)
         if len(self._recent) >= self._half:
-            dropped = self._older
             self._older, self._recent = self._recent, {}
             self._generation += 1
-            for old in dropped.values():
-                self._unindex(old)
+            self._prune()
         claims._cache_generation = self._generation
         self._recent[token] = claims
 
-    def _unindex(self, claims: Claims) -> None:
-        value = claims._cache_state[2]
-        if value is not None:
-            tail = value[-TAIL:]
-            text = tail if type(tail) is str else tail.decode("latin-1")  # type: ignore[union-attr]
-            if self._headers.get(text) is claims:
-                self._headers.pop(text, None)
+    def _prune(self) -> None:
+        """Drop the index entries of claims no longer cached (once per generation: O(1) amortised)."""
+        oldest = self._generation - 1
+        stale = [
+            tail
+            for tail, claims in self._headers.items()
+            if claims._cache_generation < oldest or claims._cache_window is _EMPTY
+        ]
+        for tail in stale:
+            self._headers.pop(tail, None)
+            self._values.pop(tail, None)
 
     def drop(self, claims: Claims) -> None:
-        """Forget the entry ``claims`` without its token: out of the index now, and never a hit
-        again (its window is emptied) until it leaves with its generation or its token is looked up."""
-        self._unindex(claims)
-        claims._cache_state = _EMPTY
+        """Forget the entry ``claims`` without its token: never a hit again; out of the cache
+        at the next look-up by token, or with its generation."""
+        claims._cache_window = _EMPTY
 
     def discard(self, token: str) -> None:
         """Forget ``token``."""
@@ -199,13 +217,14 @@ class TokenCache:
         if claims is None:
             claims = self._older.pop(token, None)
         if claims is not None:
-            self._unindex(claims)
+            claims._cache_window = _EMPTY  # its index entry, if any, is never a hit again
 
     def clear(self) -> None:
         """Forget every entry."""
         self._recent.clear()
         self._older.clear()
         self._headers.clear()
+        self._values.clear()
 
     def __len__(self) -> int:
         return len(self._recent) + len(self._older)

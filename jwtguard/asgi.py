@@ -83,9 +83,12 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
     Raises:
         MissingTokenError: the request carried no validated token (a 401 when it reaches the middleware).
     """
-    scope = conn.scope if hasattr(conn, "scope") else conn
-    claims = scope.get(CLAIMS_KEY) if isinstance(scope, Mapping) else None
-    if not isinstance(claims, Claims):
+    scope: Any = getattr(conn, "scope", conn)
+    try:
+        claims = scope.get(CLAIMS_KEY)
+    except (AttributeError, TypeError):
+        claims = None
+    if type(claims) is not Claims and not isinstance(claims, Claims):
         raise MissingTokenError()
     return claims
 
@@ -148,7 +151,7 @@ def _only_authorization(scope: Scope) -> bytes | None:
     found = None
     try:
         for name, value in scope.get("headers", ()):
-            if len(name) == 13 and name.lower() == b"authorization":
+            if name == b"authorization" or (len(name) == 13 and name.lower() == b"authorization"):
                 if found is not None:
                     return None
                 found = value
@@ -233,14 +236,16 @@ class JWTGuardMiddleware:
         self.protect_websockets = protect_websockets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" or (scope["type"] == "websocket" and self.protect_websockets):
-            await self._guard(scope, receive, send)
-        else:
+        kind = scope["type"]
+        if kind != "http" and (kind != "websocket" or not self.protect_websockets):
             await self.app(scope, receive, send)
-
-    async def _guard(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return
         method = scope.get("method")
-        route = self.guard.route(_route_path(scope), method, method == "OPTIONS" and _is_preflight(scope))
+        guard = self.guard
+        if guard.plain and method != "OPTIONS":
+            route = Route.REQUIRED  # nothing excluded, optional or served here: skip the path
+        else:
+            route = guard.route(_route_path(scope), method, method == "OPTIONS" and _is_preflight(scope))
         if route is Route.METADATA:
             meta = self.guard.resource_metadata
             assert meta is not None
@@ -252,13 +257,15 @@ class JWTGuardMiddleware:
         # is done, discarded if an AuthError follows, sent unchanged otherwise.
         held: list[Message] = []
 
-        async def guarded_send(message: Message) -> None:
+        # A plain function handing back send's own awaitable: no coroutine frame of its own per message.
+        def guarded_send(message: Message) -> Awaitable[None]:
             nonlocal started
             if held or (message["type"] == "http.response.start" and message.get("status") == 500):
                 held.append(message)
-                return
-            started = started or message["type"] in _STARTED
-            await send(message)
+                return _nothing()
+            if not started:
+                started = message["type"] in _STARTED
+            return send(message)
 
         try:
             claims = None
@@ -291,7 +298,8 @@ class JWTGuardMiddleware:
         except Exception:
             await _flush(held, send)
             raise
-        await _flush(held, send)
+        if held:
+            await _flush(held, send)
 
     async def _deny(self, scope: Scope, send: Send, error: AuthError) -> None:
         """Send the answer to ``error``: an HTTP error response, or a websocket handshake denial."""
@@ -313,6 +321,10 @@ class JWTGuardMiddleware:
         headers = [*headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
+
+
+async def _nothing() -> None:
+    """An awaitable that does nothing (a message held back)."""
 
 
 async def _flush(held: list[Message], send: Send) -> None:

@@ -176,7 +176,7 @@ class Claims(Mapping[str, Any]):
         "_cache_generation",
         "_cache_keys",
         "_cache_source",
-        "_cache_state",
+        "_cache_window",
         "_header",
         "_payload",
         "_role_claims",
@@ -188,7 +188,7 @@ class Claims(Mapping[str, Any]):
         _cache_generation: int
         _cache_keys: Any
         _cache_source: Any
-        _cache_state: tuple[float, float, str | bytes | None]
+        _cache_window: tuple[float, float]
 
     def __init__(
         self,

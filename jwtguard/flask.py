@@ -23,11 +23,17 @@ import inspect
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, has_request_context, request
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, ServiceUnavailable, Unauthorized
 from werkzeug.local import LocalProxy
+
+try:  # one context look-up per request instead of two proxies (Flask >= 2.2)
+    from flask.globals import _cv_request
+except ImportError:  # pragma: no cover - older Flask
+    _cv_request = None  # type: ignore[assignment]
 
 from ._guard import Guard, Route, check_validator
 from ._request import Headers, only_authorization
@@ -60,6 +66,10 @@ _FLASK_KEYS: Mapping[str, str] = {
 }
 # Per request, not in ``g``: an app context pushed by a test or CLI outlives its requests.
 _CLAIMS = "jwtguard.flask.claims"
+_MISSING: Any = object()
+# The claims of the protected view running in this context (also in the environ, for code
+# after the view, such as a streamed body): what current_claims reads first.
+_VIEW_CLAIMS: ContextVar[Claims | None] = ContextVar("jwtguard.flask.claims")
 
 
 class AuthHTTPError(HTTPException):
@@ -274,14 +284,17 @@ class JWTGuard:
                             if authorization is not None:
                                 guard.validator._learn(authorization, claims)
                         _accept(guard, claims, requirement, route, environ)
-                    return await view(*args, **kwargs)
+                    token = _VIEW_CLAIMS.set(claims)
+                    try:
+                        return await view(*args, **kwargs)
+                    finally:
+                        _VIEW_CLAIMS.reset(token)
 
                 return cast(F, async_view)
 
             @functools.wraps(view)
             def sync_view(*args: Any, **kwargs: Any) -> Any:
-                guard = _guard()
-                environ = request.environ
+                guard, environ = _guard_and_environ()
                 try:
                     # A repeated plain bearer token is answered from the validator's index, unparsed.
                     authorization = only_authorization(environ)
@@ -294,7 +307,11 @@ class JWTGuard:
                     _accept(guard, claims, requirement, route, environ)
                 except AuthError as error:
                     raise _http_error(error, guard) from error
-                return view(*args, **kwargs)
+                token = _VIEW_CLAIMS.set(claims)
+                try:
+                    return view(*args, **kwargs)
+                finally:
+                    _VIEW_CLAIMS.reset(token)
 
             return cast(F, sync_view)
 
@@ -337,6 +354,17 @@ def _guard() -> Guard:
     if not isinstance(guard, Guard):
         raise RuntimeError("JWTGuard is not registered on this app: call JWTGuard(app) or guard.init_app(app)")
     return guard
+
+
+def _guard_and_environ() -> tuple[Guard, dict[str, Any]]:
+    """The current app's guard and the request's WSGI environ, with one context look-up when Flask allows."""
+    ctx = _cv_request.get(None) if _cv_request is not None else None
+    if ctx is None:
+        return _guard(), request.environ
+    guard = ctx.app.extensions.get("jwtguard")
+    if not isinstance(guard, Guard):
+        return _guard(), request.environ
+    return guard, ctx.request.environ
 
 
 @contextmanager
@@ -391,14 +419,17 @@ def get_claims() -> Claims | None:
     Raises:
         RuntimeError: outside a request to a view decorated by ``require`` or ``optional``.
     """
-    if not has_request_context() or _CLAIMS not in request.environ:
+    environ = request.environ if has_request_context() else {}
+    claims: Any = environ.get(_CLAIMS, _MISSING)
+    if claims is _MISSING:
         raise RuntimeError("no jwtguard claims: not inside a request to a view protected by @guard.require")
-    claims: Claims | None = request.environ[_CLAIMS]
-    return claims
+    return claims  # type: ignore[no-any-return]
 
 
 def _current_claims() -> Claims:
-    claims = get_claims()
+    claims: Claims | None = _VIEW_CLAIMS.get(_MISSING)  # set around the protected view itself: no proxy to resolve
+    if claims is _MISSING:
+        claims = get_claims()
     if claims is None:
         raise RuntimeError("no token was sent to this optional view: use get_claims(), which returns None")
     return claims

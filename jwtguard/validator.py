@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("jwtguard")
+# require_scopes' requirements by (scopes, any_of): immutable, so shared by every validator.
+_SCOPE_REQUIREMENTS: dict[tuple[tuple[str, ...], bool], Requirement] = {}
 
 
 class Validator:
@@ -696,7 +698,14 @@ class Validator:
         claims = cache.by_header(authorization, now)
         if claims is None:
             return None
-        return self._recheck(claims, now)
+        if self._predicates or self._hooks is not None:
+            return self._recheck(claims, now)
+        try:
+            self._revocations.check(claims)
+        except AuthError:
+            cache.drop(claims)
+            return None  # the full validation that follows refuses it, logged and counted
+        return claims
 
     def _learn(self, authorization: str | bytes, claims: Claims | None) -> None:
         """Index ``authorization`` for :meth:`_fast_path`, once :meth:`authenticate` accepted it.
@@ -736,7 +745,17 @@ class Validator:
             MissingTokenError: ``claims`` is ``None`` (an anonymous request).
             ConfigurationError: a name in ``scopes`` is not an RFC 6749 scope-token.
         """
-        self.authorize(claims, Requirement.of(scopes, any_of=any_of))
+        # Called on every request of an endpoint: its checked Requirement is built once.
+        try:
+            requirement = _SCOPE_REQUIREMENTS.get((scopes, any_of))
+        except TypeError:  # an unhashable "scope": Requirement.of says what is wrong
+            requirement = None
+        if requirement is None:
+            requirement = Requirement.of(scopes, any_of=any_of)
+            if len(_SCOPE_REQUIREMENTS) >= 1024:
+                _SCOPE_REQUIREMENTS.clear()
+            _SCOPE_REQUIREMENTS[(scopes, any_of)] = requirement  # valid scopes: strings, hashable
+        self.authorize(claims, requirement)
 
     def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:
         """Raise :class:`InsufficientRoleError` (403) unless ``claims.roles`` hold every one of ``roles``.
@@ -771,7 +790,8 @@ class Validator:
         try:
             if claims is None:
                 raise MissingTokenError()
-            requirement.check(claims, self._clock(), self._options.leeway)
+            now = None if requirement.max_age is None else self._clock()  # only max_age reads the time
+            requirement.check(claims, now, self._options.leeway)
         except AuthError as error:
             self._rejected(error)
             raise

@@ -146,8 +146,11 @@ class JWTGuardMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        preflight = method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
-        route = self.guard.route(environ.get("PATH_INFO") or "/", method, preflight)
+        if self.guard.plain and method != "OPTIONS":
+            route = Route.REQUIRED  # nothing excluded, optional or served here: skip the path
+        else:
+            preflight = method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+            route = self.guard.route(environ.get("PATH_INFO") or "/", method, preflight)
         if route is Route.METADATA:
             meta = self.guard.resource_metadata
             assert meta is not None
@@ -172,9 +175,6 @@ class JWTGuardMiddleware:
             environ[VALIDATOR_KEY] = self.validator  # for the app's own validator.authorize(...)
         except AuthError as error:
             return self._deny(start_response, error, method)
-        return self._call_app(environ, start_response)
-
-    def _call_app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = False
 
         def tracking(status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None) -> Any:
