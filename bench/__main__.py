@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import chart, dpop, http_load, inprocess, keyset, machine, micro, report, stores
+from . import cache, chart, dpop, http_load, inprocess, instructions, keyset, machine, micro, report, stores
 from .timing import ALGORITHMS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "docs" / "performance.md"
-PARTS = ("micro", "inprocess", "dpop", "http", "keyset", "stores")
+PARTS = ("micro", "inprocess", "dpop", "http", "keyset", "stores", "cache", "instructions")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +70,8 @@ def run(settings: Settings, parts: Sequence[str], log: Any = sys.stderr) -> dict
         "http": http_load.run,
         "keyset": keyset.run,
         "stores": stores.run,
+        "cache": cache.run,
+        "instructions": _instructions,
     }
     for part in PARTS:
         if part in parts:
@@ -80,6 +82,12 @@ def run(settings: Settings, parts: Sequence[str], log: Any = sys.stderr) -> dict
             results["foreign_cpu"][part] = before.foreign_share(after)
             print(f"bench: {part} took {after.wall - before.wall:.0f} s", file=log, flush=True)
     return results
+
+
+def _instructions(settings: Settings) -> dict[str, Any]:
+    if not settings.instructions:
+        return {"skipped": "a quick run does not count instructions (minutes under valgrind)"}
+    return instructions.run(settings)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

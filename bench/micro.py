@@ -19,7 +19,7 @@ spread, and each ratio is taken within a round, on the same tokens:
   loopback JWKS endpoint, in their steady state.
 
 The fresh pool holds more tokens than the validator's token cache and is walked
-in order, so with the cache's oldest-first eviction every fresh call misses;
+in order, so no token is ever remembered and every fresh call misses;
 :func:`_check_misses` proves it before timing.
 """
 
@@ -199,9 +199,9 @@ def build_case(alg: str, settings: Settings, jwks_server: LocalServer | None = N
     key = SigningKey.generate(alg, kid=f"bench-{alg.lower()}")
     factory = TokenFactory(ISSUER, AUDIENCE, key=key)
     cache_size = _cache_size(settings)
-    # More than twice the cache: a validator remembers a token on its second full validation and
-    # records the tokens it saw once in a FIFO as large as the cache; a pool this size is walked
-    # round before any token comes back, so every fresh call misses both.
+    # More than the cache: a validator remembers a token on its second full validation, and its
+    # record of tokens seen once is cleared when it holds as many as the cache; a pool larger than
+    # that, walked in order, never comes back to a recorded token (twice the cache: as before).
     pool = settings.fresh_pool or 2 * cache_size + 1
     tokens = [factory.mint(scope="read:messages") for _ in range(pool)]
     options: dict[str, Any] = {

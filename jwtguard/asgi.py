@@ -260,20 +260,25 @@ class JWTGuardMiddleware:
         # A plain function handing back send's own awaitable: no coroutine frame of its own per message.
         def guarded_send(message: Message) -> Awaitable[None]:
             nonlocal started
-            if held or (message["type"] == "http.response.start" and message.get("status") == 500):
+            if held:
                 held.append(message)
                 return _nothing()
             if not started:
-                started = message["type"] in _STARTED
+                kind = message["type"]
+                if kind == "http.response.start" and message.get("status") == 500:
+                    held.append(message)
+                    return _nothing()
+                started = kind in _STARTED
             return send(message)
 
         try:
             claims = None
+            validator = self.validator
             if route is not Route.ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
                 authorization = _only_authorization(scope)
                 if authorization is not None:
-                    claims = self.validator._fast_path(authorization)
+                    claims = validator._fast_path(authorization)
                 if claims is None:
                     header = _header(scope)
                     url = _request_url(self.guard, scope, header)
@@ -281,9 +286,9 @@ class JWTGuardMiddleware:
                     headers = scope.get("headers", ())
                     claims = await self.guard.aauthenticate(str(method), url, headers, route, certificate)
                     if authorization is not None:
-                        self.validator._learn(authorization, claims)
+                        validator._learn(authorization, claims)
             # Route-level checks (jwtguard.starlette.requires) authorize with this validator.
-            scope[VALIDATOR_KEY] = self.validator
+            scope[VALIDATOR_KEY] = validator
             if claims is None:
                 _set_anonymous(scope)
             else:

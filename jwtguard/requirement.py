@@ -93,8 +93,11 @@ class Requirement:
             InsufficientRoleError: a role is missing (403).
             InsufficientUserAuthenticationError: ``acr`` or ``auth_time`` falls short (401, RFC 9470).
         """
-        if self.scopes and not _meets(claims.scopes, self.scopes, self.any_of):
-            raise InsufficientScopeError(self.scopes)
+        scopes = self.scopes
+        if scopes and not (
+            not claims.scopes.isdisjoint(scopes) if self.any_of else claims.scopes.issuperset(scopes)
+        ):  # _meets, inlined: this runs on every request of a route with scopes
+            raise InsufficientScopeError(scopes)
         if self.roles and not _meets(claims.roles, self.roles, self.roles_any_of):
             raise InsufficientRoleError(self.roles)
         if self.acr_values and claims.get("acr") not in self.acr_values:

@@ -198,6 +198,15 @@ def test_stores_cost_no_redis_round_trip_per_request() -> None:
     assert any("per request" in line for line in report._stores(section))
 
 
+def test_the_cache_part_measures_one_tracked_object_per_token(quick: dict[str, Any]) -> None:
+    section = quick["results"]["cache"]
+    assert section["tokens"] == quick["results"]["settings"]["cache_tokens"]
+    assert section["tracked_objects_per_entry"] < 1.1  # a Claims, nothing else the collector must visit
+    assert section["memory"]["bytes_per_entry"] > section["memory"]["token_chars"]
+    assert section["round_robin"]["hit_share_by_round"][2:] == [1.0, 1.0]  # users in turn hit from round 3
+    assert set(quick["results"]["instructions"]) == {"skipped"}  # minutes under valgrind: full runs only
+
+
 def test_page_has_every_section_and_target(quick: dict[str, Any]) -> None:
     page = quick["page"]
     for heading in ("## Machine", "## Targets (issue 5)", "## Validation cost per token", "## HTTP throughput"):
@@ -208,7 +217,9 @@ def test_page_has_every_section_and_target(quick: dict[str, Any]) -> None:
         assert heading in page
     assert "Quick (smoke) run" in page
     verdicts = [line for line in page.splitlines() if line.endswith(("✅ met |", "❌ not met |"))]
-    assert len(verdicts) == len(report.targets(quick["results"])) == 4 + 1 + 4 + 3
+    # micro (4 + 1 + 4), the token cache at scale (2), HTTP (3); a quick run counts no instructions
+    assert len(verdicts) == len(report.targets(quick["results"])) == 4 + 1 + 4 + 2 + 3
+    assert "## The token cache at scale" in page
     assert str(ROOT) not in page  # no machine paths in a committed file
     assert quick["json"]["micro"]["algorithms"][0]["alg"] == "RS256"
 

@@ -1,6 +1,7 @@
 """Small apps the HTTP benchmark serves, configured from ``BENCH_*`` environment variables.
 
-``BENCH_AUTH``: ``none`` (no authentication at all) or ``jwtguard``;
+``BENCH_AUTH``: ``none`` (no authentication at all), ``jwtguard`` (the framework's own
+adapter) or ``wsgi`` (the Flask app behind :class:`jwtguard.wsgi.JWTGuardMiddleware`);
 ``BENCH_ISSUER`` / ``BENCH_AUDIENCE``: the validator's issuer and audience
 (its keys come by OIDC discovery from that issuer, once per process);
 ``BENCH_TOKEN_CACHE_SIZE``: the validator's ``token_cache_size`` (default: jwtguard's).
@@ -18,12 +19,17 @@ SUBJECT = "user-123"
 SCOPE = "read:messages"
 
 
+def mode() -> str:
+    """``none``, ``jwtguard`` or ``wsgi``: how this process's app is protected."""
+    value = os.environ.get("BENCH_AUTH", "none")
+    if value not in ("none", "jwtguard", "wsgi"):
+        raise SystemExit(f"BENCH_AUTH must be 'none', 'jwtguard' or 'wsgi', not {value!r}")
+    return value
+
+
 def guarded() -> bool:
-    """Whether this process serves the jwtguard-protected app."""
-    mode = os.environ.get("BENCH_AUTH", "none")
-    if mode not in ("none", "jwtguard"):
-        raise SystemExit(f"BENCH_AUTH must be 'none' or 'jwtguard', not {mode!r}")
-    return mode == "jwtguard"
+    """Whether this process serves a jwtguard-protected app."""
+    return mode() != "none"
 
 
 def validator() -> jwtguard.Validator:

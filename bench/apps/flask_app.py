@@ -1,19 +1,22 @@
 """The Flask app of the HTTP benchmark: ``GET /`` answers ``{"sub": ...}``.
 
 With ``BENCH_AUTH=jwtguard`` the view is decorated with
-``@guard.require("read:messages")`` (:class:`jwtguard.flask.JWTGuard`).
+``@guard.require("read:messages")`` (:class:`jwtguard.flask.JWTGuard`); with
+``BENCH_AUTH=wsgi`` the app is wrapped in :class:`jwtguard.wsgi.JWTGuardMiddleware`
+and the view checks the scope with ``validator.require_scopes``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 
 from jwtguard import Validator
 from jwtguard.flask import JWTGuard, current_claims
+from jwtguard.wsgi import JWTGuardMiddleware, get_claims
 
-from . import SCOPE, SUBJECT, guarded, validator
+from . import SCOPE, SUBJECT, mode, validator
 
 
 def create_app(checker: Validator | None) -> Flask:
@@ -37,4 +40,23 @@ def create_app(checker: Validator | None) -> Flask:
     return app
 
 
-app = create_app(validator() if guarded() else None)
+def create_wsgi_app(checker: Validator) -> Flask:
+    """The app behind the WSGI middleware (any WSGI app could be)."""
+    app = Flask(__name__)
+
+    @app.get("/")
+    def protected() -> dict[str, Any]:
+        claims = get_claims(request.environ)
+        checker.require_scopes(claims, SCOPE)
+        return {"sub": claims["sub"]}
+
+    app.wsgi_app = JWTGuardMiddleware(app.wsgi_app, validator=checker, realm="api")  # type: ignore[method-assign]
+    return app
+
+
+_APPS = {
+    "none": lambda: create_app(None),
+    "jwtguard": lambda: create_app(validator()),
+    "wsgi": lambda: create_wsgi_app(validator()),
+}
+app = _APPS[mode()]()
