@@ -131,19 +131,15 @@ class TokenCache:
         if claims is None or self._values.get(tail) != value:  # type: ignore[arg-type]
             return None
         not_before, not_after = claims._cache_window
-        generation = claims._cache_generation
-        if (
-            not_before <= now < not_after
-            and generation >= self._generation - 1  # still in one of the two generations
-            and claims._cache_source.snapshot() is claims._cache_keys
-        ):
-            if generation != self._generation:
+        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
+            # The index holds only the two generations' entries (pruned at each turn): an entry of
+            # the older one is promoted, as a look-up by token would.
+            if claims._cache_generation != self._generation:
                 self._promote(_token_of(value), claims)
             return claims
         self._headers.pop(tail, None)  # type: ignore[arg-type]
         self._values.pop(tail, None)  # type: ignore[arg-type]
-        if generation >= self._generation - 1:
-            self.discard(_token_of(value))
+        self.discard(_token_of(value))
         return None
 
     def index(self, value: str | bytes, token: str, claims: Claims) -> None:

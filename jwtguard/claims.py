@@ -118,7 +118,7 @@ def _thaw(value: Any) -> Any:
 # collector would have to visit. These objects are never changed once made.
 _COMMON_LIMIT = 4096
 _common_sets: dict[frozenset[str], frozenset[str]] = {}
-_common_headers: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+_common_headers: dict[bytes, dict[str, Any]] = {}  # by the header's base64url segment: exact
 
 
 def _interned(found: frozenset[str]) -> frozenset[str]:
@@ -131,17 +131,15 @@ def _interned(found: frozenset[str]) -> frozenset[str]:
     return found
 
 
-def _shared(header: dict[str, Any]) -> dict[str, Any]:
-    if not all(type(value) is str for value in header.values()):
-        return header  # only headers of strings are shared: 1 and True would compare equal
-    key = tuple(header.items())
+def _common_header(key: bytes, header: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of ``header``, shared by every token whose header segment is ``key``."""
     common = _common_headers.get(key)
-    if common is not None:
-        return common
-    if len(_common_headers) >= _COMMON_LIMIT:
-        _common_headers.clear()
-    _common_headers[key] = header
-    return header
+    if common is None:
+        common = _cold_members(header)
+        if len(_common_headers) >= _COMMON_LIMIT:
+            _common_headers.clear()
+        _common_headers[key] = common
+    return common
 
 
 _MISSING = object()
@@ -205,15 +203,22 @@ class Claims(Mapping[str, Any]):
 
     @classmethod
     def _adopt(
-        cls, payload: dict[str, Any], header: dict[str, Any], role_claims: tuple[str, ...] = DEFAULT_ROLE_CLAIMS
+        cls,
+        payload: dict[str, Any],
+        header: dict[str, Any],
+        role_claims: tuple[str, ...] = DEFAULT_ROLE_CLAIMS,
+        header_segment: bytes | None = None,
     ) -> Claims:
-        """Wrap dicts nobody else holds, storing their members in place (the validator's fast path)."""
+        """Wrap dicts nobody else holds, storing their members in place (the validator's fast path).
+
+        ``header_segment``: the token's encoded header, whose decoded form is then shared.
+        """
         claims = cls.__new__(cls)
         claims._payload = _cold_members(payload)
         claims._scopes = None
         claims._roles = None
         claims._role_claims = role_claims
-        claims._header = _shared(_cold_members(header))
+        claims._header = _cold_members(header) if header_segment is None else _common_header(header_segment, header)
         return claims
 
     @property

@@ -56,8 +56,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger("jwtguard")
-# require_scopes' requirements by (scopes, any_of): immutable, so shared by every validator.
-_SCOPE_REQUIREMENTS: dict[tuple[tuple[str, ...], bool], Requirement] = {}
+# require_scopes' requirements by scopes (any_of or not): immutable, so shared by every validator.
+_SCOPE_REQUIREMENTS: dict[tuple[str, ...], Requirement] = {}
+_ANY_SCOPE_REQUIREMENTS: dict[tuple[str, ...], Requirement] = {}
 
 
 class Validator:
@@ -358,7 +359,8 @@ class Validator:
         now = self._clock()
         for check in self._checks:
             check(payload, now)
-        claims = Claims._adopt(payload, parsed.header, self._role_claims)
+        segment = parsed.signing_input[: parsed.signing_input.find(b".")]  # tokens sharing a header share one copy
+        claims = Claims._adopt(payload, parsed.header, self._role_claims, segment)
         self._revocations.check(claims)
         if self.required_scopes and not claims.scopes.issuperset(self.required_scopes):
             raise InsufficientScopeError(self.required_scopes)
@@ -746,15 +748,16 @@ class Validator:
             ConfigurationError: a name in ``scopes`` is not an RFC 6749 scope-token.
         """
         # Called on every request of an endpoint: its checked Requirement is built once.
+        known = _ANY_SCOPE_REQUIREMENTS if any_of else _SCOPE_REQUIREMENTS
         try:
-            requirement = _SCOPE_REQUIREMENTS.get((scopes, any_of))
+            requirement = known.get(scopes)
         except TypeError:  # an unhashable "scope": Requirement.of says what is wrong
             requirement = None
         if requirement is None:
             requirement = Requirement.of(scopes, any_of=any_of)
-            if len(_SCOPE_REQUIREMENTS) >= 1024:
-                _SCOPE_REQUIREMENTS.clear()
-            _SCOPE_REQUIREMENTS[(scopes, any_of)] = requirement  # valid scopes: strings, hashable
+            if len(known) >= 1024:
+                known.clear()
+            known[scopes] = requirement  # valid scopes: strings, hashable
         self.authorize(claims, requirement)
 
     def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:
