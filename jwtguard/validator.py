@@ -716,8 +716,8 @@ class Validator:
         only if it is a ``Bearer`` token whose claims are in the cache and carry no ``cnf``.
         """
         cache = self._token_cache
-        if cache is None or claims is None or "cnf" in claims:
-            return
+        if cache is None or claims is None or getattr(claims, "_cache_keys", None) is None or "cnf" in claims:
+            return  # never cached (a token's first validation, or distinct tokens): nothing to index
         text = authorization.decode("latin-1") if isinstance(authorization, bytes) else authorization
         try:
             scheme, token = extract_credentials((text,), dpop=False)
