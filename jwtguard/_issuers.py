@@ -26,7 +26,6 @@ import inspect
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,13 +35,10 @@ from cachetools import LRUCache
 from . import _http
 from ._discovery import authority
 from ._jwks import RemoteKeySource
-from ._keycache import CachePolicy
-from ._keys import MAX_KEYS
 from .errors import ConfigurationError, InvalidTokenError
-from .hooks import Hooks
 
 if TYPE_CHECKING:
-    from .stores import Store
+    from ._sources import SourceParts
 
 __all__ = [
     "DEFAULT_ISSUER_CACHE_SIZE",
@@ -250,15 +246,8 @@ def build_resolver(
     *,
     jwks: Mapping[str, Any] | None,
     jwks_uri: str | Mapping[str, str] | None,
-    algorithms: Sequence[str],
-    policy: CachePolicy,
-    settings: _http.HttpSettings,
-    timer: Callable[[], float],
-    hooks: Hooks | None,
-    max_keys: int = MAX_KEYS,
+    parts: SourceParts,
     capacity: int = DEFAULT_ISSUER_CACHE_SIZE,
-    store: Store | None = None,
-    clock: Callable[[], float] = time.time,
 ) -> IssuerResolver:
     """The resolver of a validator's rules; keys as configured, else discovery on the issuer's host.
 
@@ -270,18 +259,16 @@ def build_resolver(
         ConfigurationError: a template whose host may not be fetched (``https://`` only,
             plain ``http`` for loopback), or an unusable ``jwks``.
     """
-    from ._sources import _static
-
     for rule in rules:
         if isinstance(rule, IssuerTemplate):
-            _http.check_url(rule.issuer_for("tenant"), settings, f"{rule!r}")
+            _http.check_url(rule.issuer_for("tenant"), parts.settings, f"{rule!r}")
             if rule.jwks_uri is not None:
-                _http.check_url(rule.jwks_uri.replace(TENANT, "tenant"), settings, f"{rule!r} jwks_uri")
+                _http.check_url(rule.jwks_uri.replace(TENANT, "tenant"), parts.settings, f"{rule!r} jwks_uri")
     static: dict[str | None, Any] = {}
     if jwks is not None and "keys" in jwks:
-        static[None] = _static("(resolved issuers)", jwks, algorithms, max_keys)
+        static[None] = parts.static("(resolved issuers)", jwks)
     elif jwks is not None:
-        static = {iss: _static(iss, doc, algorithms, max_keys) for iss, doc in jwks.items() if isinstance(doc, Mapping)}
+        static = {iss: parts.static(iss, doc) for iss, doc in jwks.items() if isinstance(doc, Mapping)}
     by_uri: dict[str, RemoteKeySource] = {}  # configured URLs only: bounded by the configuration
 
     def make(resolved: Resolved) -> Any:
@@ -293,24 +280,12 @@ def build_resolver(
             shared = uri is not None
         if shared and uri in by_uri:
             return by_uri[uri]
-        source = RemoteKeySource(
-            resolved.issuer,
-            algorithms,
-            jwks_uri=uri,
-            policy=policy,
-            settings=settings,
-            timer=timer,
-            hooks=hooks,
-            max_keys=max_keys,
-            store=store,
-            clock=clock,
-            jwks_hosts=None if uri is not None else resolved.hosts,
-        )
+        source = parts.remote(resolved.issuer, uri, jwks_hosts=None if uri is not None else resolved.hosts)
         if shared and uri is not None:
             by_uri[uri] = source
         return source
 
-    return IssuerResolver(rules, settings, make, capacity)
+    return IssuerResolver(rules, parts.settings, make, capacity)
 
 
 def tenant_checks(rules: Sequence[IssuerRule]) -> list[Callable[[Mapping[str, Any], float], None]]:

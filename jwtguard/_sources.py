@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _http
@@ -23,7 +24,7 @@ from .hooks import Hooks
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["KeySource", "StaticKeySource", "build_sources", "static_source"]
+__all__ = ["KeySource", "SourceParts", "StaticKeySource", "build_sources", "static_source"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -80,19 +81,50 @@ def static_source(
     return StaticKeySource(issuer, keys)
 
 
+@dataclass(frozen=True)
+class SourceParts:
+    """What every key source of one validator shares: algorithms, cache policy, network bounds …"""
+
+    algorithms: tuple[str, ...]
+    policy: CachePolicy
+    settings: _http.HttpSettings
+    timer: Callable[[], float]
+    hooks: Hooks | None
+    max_keys: int = MAX_KEYS
+    store: Store | None = None  # a store given by the application: key sets shared with its fleet
+    clock: Callable[[], float] = time.time
+
+    def remote(self, issuer: str, uri: str | None, *, jwks_hosts: frozenset[str] | None = None) -> RemoteKeySource:
+        """A remote key source for ``issuer``: ``uri``, or discovery when ``None``."""
+        return RemoteKeySource(
+            issuer,
+            self.algorithms,
+            jwks_uri=uri,
+            policy=self.policy,
+            settings=self.settings,
+            timer=self.timer,
+            hooks=self.hooks,
+            max_keys=self.max_keys,
+            store=self.store,
+            clock=self.clock,
+            jwks_hosts=jwks_hosts,
+        )
+
+    def static(self, issuer: str, document: Mapping[str, Any]) -> StaticKeySource:
+        """A static key source from trusted configuration.
+
+        Raises:
+            ConfigurationError: not a JWKS, or no key usable with the algorithms.
+        """
+        return _static(issuer, document, self.algorithms, self.max_keys)
+
+
 def build_sources(
     issuers: Sequence[str],
     *,
     jwks: Mapping[str, Any] | None,
     jwks_uri: str | Mapping[str, str] | None,
-    algorithms: Sequence[str],
-    policy: CachePolicy,
-    settings: _http.HttpSettings,
-    timer: Callable[[], float],
-    hooks: Hooks | None,
-    max_keys: int = MAX_KEYS,
-    store: Store | None = None,
-    clock: Callable[[], float] = time.time,
+    parts: SourceParts,
 ) -> dict[str, KeySource]:
     """The key source of each configured issuer.
 
@@ -105,7 +137,7 @@ def build_sources(
 
     Raises:
         ConfigurationError: a ``jwks`` or ``jwks_uri`` that does not fit the issuer(s),
-            keys unusable with ``algorithms``, or a URL that may not be fetched.
+            keys unusable with the algorithms, or a URL that may not be fetched.
     """
     shared: dict[object, KeySource] = {}
     sources: dict[str, KeySource] = {}
@@ -116,29 +148,18 @@ def build_sources(
                 raise ConfigurationError(f"jwks has no key set for issuer {issuer!r}")
             source = shared.get(id(document))
             if source is None:
-                source = shared[id(document)] = _static(issuer, document, algorithms, max_keys)
+                source = shared[id(document)] = parts.static(issuer, document)
         else:
             uri = jwks_uri.get(issuer) if isinstance(jwks_uri, Mapping) else jwks_uri
             if uri is None and isinstance(jwks_uri, Mapping):
                 raise ConfigurationError(f"jwks_uri has no URL for issuer {issuer!r}")
             if uri is None:
-                _http.check_url(issuer, settings, "issuer (used for OIDC discovery)")
+                _http.check_url(issuer, parts.settings, "issuer (used for OIDC discovery)")
             else:
-                _http.check_url(uri, settings, "jwks_uri")
+                _http.check_url(uri, parts.settings, "jwks_uri")
             source = shared.get(uri) if uri is not None else None
             if source is None:
-                source = RemoteKeySource(
-                    issuer,
-                    algorithms,
-                    jwks_uri=uri,
-                    policy=policy,
-                    settings=settings,
-                    timer=timer,
-                    hooks=hooks,
-                    max_keys=max_keys,
-                    store=store,
-                    clock=clock,
-                )
+                source = parts.remote(issuer, uri)
                 if uri is not None:
                     shared[uri] = source
         sources[issuer] = source

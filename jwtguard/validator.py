@@ -33,7 +33,7 @@ from ._keys import MAX_KEYS, Key
 from ._options import media_type, number
 from ._request import Headers
 from ._revocation import RevocationMirror
-from ._sources import KeySource, build_sources
+from ._sources import KeySource, SourceParts, build_sources
 from ._status import KeySetStatus
 from ._token_cache import TokenCache
 from .bearer import extract_credentials
@@ -262,36 +262,23 @@ class Validator:
             timer=options.timer,
         )
         self._token_types = cast(frozenset[str | None], options.token_types)
-        settings = _http.HttpSettings.from_options(options)
-        policy = CachePolicy.from_options(options)
+        parts = SourceParts(
+            tuple(self._algorithms),
+            CachePolicy.from_options(options),
+            _http.HttpSettings.from_options(options),
+            options.timer,
+            options.hooks,
+            options.max_keys,
+            options.store,  # a store given by the application: key sets shared with its fleet
+            options.clock,
+        )
         self._sources: dict[str, KeySource] = build_sources(
-            self.issuers,
-            jwks=options.jwks,
-            jwks_uri=options.jwks_uri,
-            algorithms=tuple(self._algorithms),
-            policy=policy,
-            settings=settings,
-            timer=options.timer,
-            hooks=options.hooks,
-            max_keys=options.max_keys,
-            store=options.store,  # a store given by the application: key sets shared with its fleet
-            clock=options.clock,
+            self.issuers, jwks=options.jwks, jwks_uri=options.jwks_uri, parts=parts
         )
         self._resolver: IssuerResolver | None = None
         if rules:
             self._resolver = build_resolver(
-                rules,
-                jwks=options.jwks,
-                jwks_uri=options.jwks_uri,
-                algorithms=tuple(self._algorithms),
-                policy=policy,
-                settings=settings,
-                timer=options.timer,
-                hooks=options.hooks,
-                max_keys=options.max_keys,
-                capacity=options.issuer_cache_size,
-                store=options.store,
-                clock=options.clock,
+                rules, jwks=options.jwks, jwks_uri=options.jwks_uri, parts=parts, capacity=options.issuer_cache_size
             )
 
     @classmethod
