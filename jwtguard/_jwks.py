@@ -394,7 +394,9 @@ class RemoteKeySource:
 
     def snapshot(self) -> KeySet | None:
         """The current key set if it is fresh, else ``None`` (no lock, no network)."""
-        return self._cache.fresh_keys(self._timer())
+        cache = self._cache  # KeyCache.fresh_keys, inline: this runs on every cache hit
+        fetched_at = cache.fetched_at
+        return cache.keys if fetched_at is not None and self._timer() - fetched_at < cache.max_age else None
 
     def status(self) -> KeySetStatus:
         """Return a snapshot of this key set's state."""

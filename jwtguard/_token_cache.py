@@ -101,10 +101,11 @@ class TokenCache:
         # Hashes of tokens validated once: a token is remembered on its second full validation.
         # Integers only, so the collector never tracks this dict; cleared when full.
         self._seen: dict[int, None] = {}
-        # The header index: the last TAIL characters of an Authorization value, as text -> the
-        # cached claims, and -> the whole value (scalars only: a dict the collector never tracks).
-        self._headers: dict[str, Claims] = {}
-        self._values: dict[str, str | bytes] = {}
+        # The header index: the last TAIL characters (or bytes) of an Authorization value, as the
+        # adapter handed it -> the cached claims, and -> the whole value (scalars only: a dict the
+        # collector never tracks). Text and bytes keys never collide (b"x" != "x").
+        self._headers: dict[str | bytes, Claims] = {}
+        self._values: dict[str | bytes, str | bytes] = {}
         # Validity windows, shared by the tokens issued in the same second with the same lifetime.
         self._windows: dict[tuple[float, float], tuple[float, float]] = {}
 
@@ -123,34 +124,43 @@ class TokenCache:
         return None
 
     def by_header(self, value: str | bytes, now: float) -> Claims | None:
-        """The cached claims of an indexed ``Authorization`` value if they hold now, else ``None``."""
+        """The cached claims of an indexed ``Authorization`` value if they hold now, else ``None``.
+
+        (:meth:`jwtguard.Validator._fast_path` does the same inline.)
+        """
         tail = value[-TAIL:]
-        if type(tail) is bytes:
-            tail = tail.decode("latin-1")
-        claims = self._headers.get(tail)  # type: ignore[arg-type]
-        if claims is None or self._values.get(tail) != value:  # type: ignore[arg-type]
+        claims = self._headers.get(tail)
+        if claims is None or self._values.get(tail) != value:
             return None
         not_before, not_after = claims._cache_window
         if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
-            # The index holds only the two generations' entries (pruned at each turn): an entry of
-            # the older one is promoted, as a look-up by token would.
             if claims._cache_generation != self._generation:
-                self._promote(_token_of(value), claims)
+                self.promote_indexed(value, claims)
             return claims
-        self._headers.pop(tail, None)  # type: ignore[arg-type]
-        self._values.pop(tail, None)  # type: ignore[arg-type]
-        self.discard(_token_of(value))
+        self.unindex(value)
         return None
+
+    def promote_indexed(self, value: str | bytes, claims: Claims) -> None:
+        """An index hit on an entry of the older generation: promoted, as a look-up by token would."""
+        # The index holds only the two generations' entries (pruned at each turn).
+        self._promote(_token_of(value), claims)
+
+    def unindex(self, value: str | bytes) -> None:
+        """Forget the indexed ``Authorization`` value ``value`` and its token (no longer valid)."""
+        tail = value[-TAIL:]
+        self._headers.pop(tail, None)
+        self._values.pop(tail, None)
+        self.discard(_token_of(value))
 
     def index(self, value: str | bytes, token: str, claims: Claims) -> None:
         """Index ``value``, an ``Authorization`` value that is exactly ``Bearer <token>``, if
-        ``claims`` are ``token``'s cached entry."""
+        ``claims`` are ``token``'s cached entry. Bytes and text are indexed apart."""
         text = value.decode("latin-1") if isinstance(value, bytes) else value
         if len(text) <= TAIL or text != _BEARER + token:
             return
         if self._recent.get(token) is not claims and self._older.get(token) is not claims:
             return
-        tail = text[-TAIL:]
+        tail = value[-TAIL:]
         self._headers[tail] = claims
         self._values[tail] = value
 
@@ -193,7 +203,7 @@ class TokenCache:
     def _prune(self) -> None:
         """Drop the index entries of claims no longer cached (once per generation: O(1) amortised)."""
         oldest = self._generation - 1
-        stale = [
+        stale: list[str | bytes] = [
             tail
             for tail, claims in self._headers.items()
             if claims._cache_generation < oldest or claims._cache_window is _EMPTY

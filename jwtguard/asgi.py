@@ -38,17 +38,32 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# The most TokenUser objects kept for reuse (each keeps its claims alive).
+_USERS = 4096
 # Messages after which an error can no longer be answered.
 _STARTED = {"http.response.start", "websocket.accept", "websocket.close", "websocket.http.response.start"}
 
 
 class TokenUser:
-    """``request.user`` for a valid token; its identity is the token's ``sub``."""
+    """``request.user`` for a valid token; its identity is the token's ``sub``.
 
+    Read-only: the middleware hands the same one to the requests of a cached token.
+    """
+
+    __slots__ = ("_claims",)
+    _claims: Claims
     is_authenticated = True
 
     def __init__(self, claims: Claims) -> None:
-        self.claims = claims
+        object.__setattr__(self, "_claims", claims)
+
+    @property
+    def claims(self) -> Claims:
+        """The validated claims."""
+        return self._claims
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("TokenUser is read-only")
 
     @property
     def identity(self) -> str:
@@ -143,25 +158,6 @@ def _tls_certificate(scope: Scope) -> str | None:
     return first if isinstance(first, str) and first else None
 
 
-def _only_authorization(scope: Scope) -> bytes | None:
-    """The raw value of the request's one ``Authorization`` header, if it has no ``DPoP`` header.
-
-    ``None`` (the full policy decides) for none, several, a ``DPoP`` header or odd items.
-    """
-    found = None
-    try:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization" or (len(name) == 13 and name.lower() == b"authorization"):
-                if found is not None:
-                    return None
-                found = value
-            elif len(name) == 4 and name.lower() == b"dpop":
-                return None
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return found if type(found) is bytes else None
-
-
 def _is_preflight(scope: Scope) -> bool:
     names = {bytes(item[0]).decode("latin-1").lower(): "" for item in scope.get("headers", ())}
     return is_preflight("OPTIONS", names)
@@ -234,6 +230,8 @@ class JWTGuardMiddleware:
         )
         self.validator = self.guard.validator
         self.protect_websockets = protect_websockets
+        # id(claims) -> its TokenUser, which holds the claims: an id is not reused while its entry lives.
+        self._users: dict[int, TokenUser] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -260,24 +258,35 @@ class JWTGuardMiddleware:
         # A plain function handing back send's own awaitable: no coroutine frame of its own per message.
         def guarded_send(message: Message) -> Awaitable[None]:
             nonlocal started
+            if started:  # nothing is held once the response started
+                return send(message)
             if held:
                 held.append(message)
                 return _nothing()
-            if not started:
-                kind = message["type"]
-                if kind == "http.response.start" and message.get("status") == 500:
-                    held.append(message)
-                    return _nothing()
-                started = kind in _STARTED
+            kind = message["type"]
+            if kind == "http.response.start" and message.get("status") == 500:
+                held.append(message)
+                return _nothing()
+            started = kind in _STARTED
             return send(message)
 
         try:
             claims = None
             validator = self.validator
+            users = self._users
             if route is not Route.ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
-                authorization = _only_authorization(scope)
-                if authorization is not None:
+                # Several Authorization headers (in any case) are the full policy's to refuse.
+                authorization = None
+                try:
+                    for name, value in scope["headers"]:
+                        if len(name) == 13 and (name == b"authorization" or name.lower() == b"authorization"):
+                            authorization = value if authorization is None else b""
+                except (KeyError, TypeError, ValueError):
+                    authorization = b""  # odd headers: the full policy answers
+                if type(authorization) is not bytes or not authorization:
+                    authorization = None
+                else:
                     claims = validator._fast_path(authorization)
                 if claims is None:
                     header = _header(scope)
@@ -293,7 +302,12 @@ class JWTGuardMiddleware:
                 _set_anonymous(scope)
             else:
                 scope[CLAIMS_KEY] = scope["auth"] = claims
-                scope["user"] = TokenUser(claims)
+                user = users.get(id(claims))  # a cached token's requests share one (read-only) user
+                if user is None or user._claims is not claims:
+                    if len(users) >= _USERS:
+                        users.clear()
+                    user = users[id(claims)] = TokenUser(claims)
+                scope["user"] = user
             await self.app(scope, receive, guarded_send)
         except AuthError as exc:
             if started:

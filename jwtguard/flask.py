@@ -303,15 +303,20 @@ class JWTGuard:
                 validator = guard.validator
                 try:
                     # A repeated plain bearer token is answered from the validator's index, unparsed.
-                    authorization = only_authorization(environ)
-                    claims = None if authorization is None else validator._fast_path(authorization)
+                    authorization = environ.get("HTTP_AUTHORIZATION")  # only_authorization, inlined
+                    if type(authorization) is not str or "HTTP_DPOP" in environ:
+                        authorization = claims = None
+                    else:
+                        claims = validator._fast_path(authorization)
                     if claims is None:
                         method, url, headers, certificate = _request_parts(guard)
                         claims = guard.authenticate(method, url, headers, route, certificate)
                         if authorization is not None:
                             validator._learn(authorization, claims)
                     if claims is not None or route is not Route.OPTIONAL:  # _accept, inlined
-                        claims = validator.authorize(claims, requirement)
+                        scopes = requirement.all_scopes
+                        if scopes is None or type(claims) is not Claims or not claims.scopes.issuperset(scopes):
+                            claims = validator.authorize(claims, requirement)
                     environ[_CLAIMS] = claims
                 except AuthError as error:
                     raise _http_error(error, guard) from error

@@ -12,7 +12,7 @@ counts the refusal the same way for every framework.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._checks import as_number
 from ._config import scope_tokens
@@ -53,6 +53,13 @@ class Requirement:
     roles_any_of: bool = False
     acr_values: tuple[str, ...] = ()
     max_age: float | None = None
+    #: ``scopes`` when they are all the requirement asks (every one of them), else ``None``:
+    #: adapters then decide a granted request inline, without :meth:`check`'s frame.
+    all_scopes: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        plain = not (self.any_of or self.roles or self.acr_values or self.max_age is not None)
+        object.__setattr__(self, "all_scopes", self.scopes if plain else None)
 
     @classmethod
     def of(

@@ -25,6 +25,7 @@ from ._config import (
     Options,
 )
 from ._dpop import DEFAULT_DPOP_ALGORITHMS, Proof
+from ._fast_path import FastPath, build_fast_path
 from ._http import Fetch
 from ._introspection import Introspection, claims_of
 from ._issuers import DEFAULT_ISSUER_CACHE_SIZE, IssuerResolver, IssuerRule, build_resolver, tenant_checks
@@ -250,6 +251,17 @@ class Validator:
             replay_capacity=options.dpop_replay_cache_size, timer=options.timer, clock=options.clock
         )
         self._revocations = RevocationMirror(self._store, interval=options.store_sync_interval, timer=options.timer)
+        # The claims of a request whose one Authorization value is the argument, from the cache
+        # alone, or None (then call authenticate). For adapters, before any parsing: only a value
+        # that passed authenticate as a plain bearer token without cnf is indexed (_learn), and a
+        # hit re-applies every check a cache hit does. DPoP or certificate-bound tokens are never
+        # indexed, so their sender constraint and replay check always run.
+        self._fast_path: FastPath = build_fast_path(
+            self._token_cache,
+            self._clock,
+            self._revocations,
+            self._recheck if self._predicates or self._hooks is not None else None,
+        )
         self._binding = Binding(
             mode=options.dpop,
             algorithms=cast(tuple[str, ...], options.dpop_algorithms),
@@ -669,33 +681,6 @@ class Validator:
             call_safely(self._hooks.on_validated, claims, cached=True)
         return claims
 
-    def _fast_path(self, authorization: str | bytes) -> Claims | None:
-        """The claims of a request whose one ``Authorization`` value is ``authorization``, from the cache alone.
-
-        For adapters, before any parsing: only a value that passed :meth:`authenticate`
-        before as a plain bearer token without ``cnf`` is indexed (:meth:`_learn`), and a
-        hit re-applies every check a cache hit does (validity window, key-set snapshot,
-        ``claim_checks`` predicates, revocation). ``None``: call :meth:`authenticate`.
-        The caller must have seen exactly one ``Authorization`` header; DPoP or
-        certificate-bound tokens are never indexed, so their sender constraint and
-        replay check always run.
-        """
-        cache = self._token_cache
-        if cache is None:
-            return None
-        now = self._clock()
-        claims = cache.by_header(authorization, now)
-        if claims is None:
-            return None
-        if self._predicates or self._hooks is not None:
-            return self._recheck(claims, now)
-        try:
-            self._revocations.check(claims)
-        except AuthError:
-            cache.drop(claims)
-            return None  # the full validation that follows refuses it, logged and counted
-        return claims
-
     def _learn(self, authorization: str | bytes, claims: Claims | None) -> None:
         """Index ``authorization`` for :meth:`_fast_path`, once :meth:`authenticate` accepted it.
 
@@ -745,6 +730,10 @@ class Validator:
             if len(known) >= 1024:
                 known.clear()
             known[scopes] = requirement  # valid scopes: strings, hashable
+        elif type(claims) is Claims and (
+            not claims.scopes.isdisjoint(scopes) if any_of else claims.scopes.issuperset(scopes)
+        ):
+            return  # met: what authorize would decide, without its frames (this runs on every request)
         self.authorize(claims, requirement)
 
     def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:

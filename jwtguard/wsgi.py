@@ -21,7 +21,6 @@ from typing import Any, TypeAlias
 
 from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
 from ._origin import Header
-from ._request import only_authorization
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
@@ -159,8 +158,10 @@ class JWTGuardMiddleware:
             claims = None
             if route is not Route.ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
-                authorization = only_authorization(environ)
-                if authorization is not None:
+                authorization = environ.get("HTTP_AUTHORIZATION")  # only_authorization, inline
+                if type(authorization) is not str or "HTTP_DPOP" in environ:
+                    authorization = None
+                else:
                     claims = self.validator._fast_path(authorization)
                 if claims is None:
                     header = _header(environ)

@@ -238,7 +238,14 @@ def test_a_repeated_bearer_header_is_answered_from_the_index(clock: FakeClock, f
     assert validator._fast_path(header.encode()) is None  # indexed as text only
     validator._learn(header.encode(), claims)
     assert validator._fast_path(header.encode()) is claims
-    for other in (f"bearer {token}", f"Bearer  {token}", f"Bearer {token[:-1]}A", f"Bearer {token}A", header[1:]):
+    changed = "B" if token.endswith("A") else "A"
+    for other in (
+        f"bearer {token}",
+        f"Bearer  {token}",
+        f"Bearer {token[:-1]}{changed}",
+        f"Bearer {token}A",
+        header[1:],
+    ):
         assert validator._fast_path(other) is None  # only the exact value is indexed
 
 
@@ -353,3 +360,63 @@ def test_a_cached_token_costs_the_collector_one_object(clock: FakeClock, factory
     assert not gc.is_tracked(claims._payload)
     assert claims["aud"] == [AUDIENCE, "other"]
     assert claims["realm_access"] == {"roles": ["c"]}
+
+
+def test_the_index_follows_the_key_set(clock: FakeClock) -> None:
+    with LocalIssuer(clock=clock) as issuer:
+        validator = issuer.validator(cache_max_age=60, cache_max_age_bounds=(60, 60))
+        header = f"Bearer {issuer.token()}"
+        for _ in range(3):
+            claims = validator.authenticate("GET", "https://api.example.com/", {"Authorization": header})
+            validator._learn(header, claims)
+        assert validator._fast_path(header) is claims
+        clock.advance(61)  # the keys are past their max age: a hit would trust keys a refresh may drop
+        assert validator._fast_path(header) is None
+        again = validator.authenticate("GET", "https://api.example.com/", {"Authorization": header})
+        assert again is not claims  # verified again, with the keys as they are now
+
+
+def test_a_cached_token_shares_one_read_only_user(clock: FakeClock, factory: TokenFactory) -> None:
+    validator = make(clock)
+    users: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        users.append(scope["user"])
+        await _ok(scope, receive, send)
+
+    guard = JWTGuardMiddleware(app, validator=validator)
+    first, second = factory.mint(sub="alice"), factory.mint(sub="bob")
+    for _ in range(4):
+        for token in (first, second):
+            assert asgi_status(guard, [(b"authorization", f"Bearer {token}".encode())]) == 200
+    alice, bob = users[-2], users[-1]
+    assert (alice.identity, bob.identity) == ("alice", "bob")
+    assert users[-4] is alice  # hits hand out the entry's user
+    assert users[-3] is bob
+    assert alice.claims is validator.validate(first)
+    with pytest.raises(AttributeError):
+        alice.claims = bob.claims
+    with pytest.raises(AttributeError):
+        alice.extra = 1
+
+
+def test_require_scopes_decides_the_same_every_time(clock: FakeClock, factory: TokenFactory) -> None:
+    refused: list[str] = []
+
+    class Counting(Hooks):
+        def on_rejected(self, error: jwtguard.AuthError) -> None:
+            refused.append(error.code)
+
+    validator = make(clock, hooks=Counting())
+    reader = validator.validate(factory.mint(scope="read"))
+    writer = validator.validate(factory.mint(scope="write"))
+    for _ in range(3):  # the first call builds the requirement, the next ones take the inline check
+        validator.require_scopes(reader, "read")
+        validator.require_scopes(writer, "read", "write", any_of=True)
+        with pytest.raises(jwtguard.InsufficientScopeError):
+            validator.require_scopes(writer, "read")
+        with pytest.raises(jwtguard.InsufficientScopeError):
+            validator.require_scopes(reader, "admin", "write", any_of=True)
+        with pytest.raises(jwtguard.MissingTokenError):
+            validator.require_scopes(None, "read")  # type: ignore[arg-type]
+    assert refused == ["insufficient_scope", "insufficient_scope", "missing_token"] * 3
