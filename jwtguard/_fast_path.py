@@ -4,8 +4,8 @@ Adapters hand the raw value of a request's only ``Authorization`` header (ASGI:
 bytes; WSGI: text) to the validator's ``_fast_path`` before any parsing. The
 function built here is one frame doing, inline, what a cache hit does through
 several calls: the header index look-up and exact comparison
-(:class:`~jwtguard._token_cache.TokenCache`), the validity window, the key-set
-snapshot, the generation promotion, then the state-dependent checks — the
+(:class:`~jwtguard._token_cache.TokenCache`), the validity window, the key set
+(still the one that verified, and fresh), the generation promotion, then the state-dependent checks — the
 users' ``claim_checks`` predicates and hooks through ``Validator._recheck``, and
 revocation (with the default in-process store, an integer comparison while
 nothing is revoked). Every ``None`` sends the request to the full policy, which
@@ -46,6 +46,7 @@ def build_fast_path(
         return _never
     headers = cache._headers
     values = cache._values
+    timer = cache.timer
     store = mirror.store if type(mirror.store) is MemoryStore else None
 
     def fast_path(authorization: str | bytes) -> Claims | None:
@@ -55,7 +56,12 @@ def build_fast_path(
             return None
         now = clock()
         not_before, not_after = claims._cache_window
-        if not (not_before <= now < not_after) or claims._cache_source.snapshot() is not claims._cache_keys:
+        fresh = claims._cache_freshness
+        if (
+            not (not_before <= now < not_after)
+            or fresh.keys is not claims._cache_keys
+            or timer() - fresh.fetched_at >= fresh.max_age
+        ):
             cache.unindex(authorization)
             return None
         if claims._cache_generation != cache._generation:

@@ -25,7 +25,17 @@ from .resource_metadata import ProtectedResourceMetadata
 from .responses import ErrorResponse, error_response
 from .validator import Validator
 
-__all__ = ["CLAIMS_KEY", "VALIDATOR_KEY", "Guard", "Route", "check_validator"]
+__all__ = [
+    "ANONYMOUS",
+    "CLAIMS_KEY",
+    "METADATA",
+    "OPTIONAL",
+    "REQUIRED",
+    "VALIDATOR_KEY",
+    "Guard",
+    "Route",
+    "check_validator",
+]
 
 #: Where middleware leave the validated :class:`~jwtguard.Claims` (ASGI scope, WSGI environ).
 CLAIMS_KEY = "jwtguard.claims"
@@ -52,6 +62,11 @@ class Route(enum.Enum):
     ANONYMOUS = "anonymous"  # no check at all (excluded path, CORS preflight)
     OPTIONAL = "optional"  # claims when a valid token is sent, anonymous when none is
     REQUIRED = "required"  # a valid token or an error
+
+
+# On Python 3.11 an enum member is looked up through a Python-level descriptor (about 1,000
+# instructions, several per request): the request paths compare with these module constants.
+METADATA, ANONYMOUS, OPTIONAL, REQUIRED = Route.METADATA, Route.ANONYMOUS, Route.OPTIONAL, Route.REQUIRED
 
 
 class Guard:
@@ -110,13 +125,13 @@ class Guard:
     def route(self, path: str, method: str | None, preflight: bool) -> Route:
         """Decide what to do with a request (``preflight``: it carries ``Access-Control-Request-Method``)."""
         if self.plain and not preflight:
-            return Route.REQUIRED  # no metadata, excluded or optional paths: every request is checked
+            return REQUIRED  # no metadata, excluded or optional paths: every request is checked
         meta = self.resource_metadata
         if meta is not None and path == meta.path and method in ("GET", "HEAD"):
-            return Route.METADATA
+            return METADATA
         if path in self.exclude_paths or (preflight and method == "OPTIONS" and not self.protect_preflight):
-            return Route.ANONYMOUS
-        return Route.OPTIONAL if path in self.optional_paths else Route.REQUIRED
+            return ANONYMOUS
+        return OPTIONAL if path in self.optional_paths else REQUIRED
 
     def url(self, *, scheme: str, host: str, path: str, peer: str | None, header: Header) -> str:
         """The URL the client used (``public_url``, or trusted proxies' headers; see :mod:`jwtguard._origin`)."""
@@ -139,7 +154,7 @@ class Guard:
         Raises:
             AuthError: see :meth:`jwtguard.Validator.authenticate`.
         """
-        return self.validator.authenticate(method, url, headers, certificate, optional=route is Route.OPTIONAL)
+        return self.validator.authenticate(method, url, headers, certificate, optional=route is OPTIONAL)
 
     async def aauthenticate(
         self,
@@ -150,7 +165,7 @@ class Guard:
         certificate: bytes | str | None = None,
     ) -> Claims | None:
         """Like :meth:`authenticate`, without blocking the event loop."""
-        return await self.validator.aauthenticate(method, url, headers, certificate, optional=route is Route.OPTIONAL)
+        return await self.validator.aauthenticate(method, url, headers, certificate, optional=route is OPTIONAL)
 
     def authorize(self, claims: Claims | None, requirement: Requirement) -> Claims:
         """Check a route's requirement (see :meth:`jwtguard.Validator.authorize`)."""

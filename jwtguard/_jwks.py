@@ -394,9 +394,12 @@ class RemoteKeySource:
 
     def snapshot(self) -> KeySet | None:
         """The current key set if it is fresh, else ``None`` (no lock, no network)."""
-        cache = self._cache  # KeyCache.fresh_keys, inline: this runs on every cache hit
-        fetched_at = cache.fetched_at
-        return cache.keys if fetched_at is not None and self._timer() - fetched_at < cache.max_age else None
+        return self._cache.fresh_keys(self._timer())
+
+    @property
+    def freshness(self) -> KeyCache:
+        """The key cache, which cache hits read (keys, ``fetched_at``, ``max_age``)."""
+        return self._cache
 
     def status(self) -> KeySetStatus:
         """Return a snapshot of this key set's state."""

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ._algorithms import AlgorithmSpec
 from ._keys import Key, KeySet
@@ -118,6 +118,22 @@ class Refresh:
     """The key set must be fetched: before the token's key can be chosen, or (``ahead``) in the background."""
 
     reason: Literal["cold", "expired", "unknown_kid", "ahead"]
+
+
+class Freshness(Protocol):
+    """What a cache hit reads to know its key set is still the current, fresh one.
+
+    The keys are fresh while ``timer() - fetched_at < max_age`` (``fetched_at`` is set
+    whenever ``keys`` is). :class:`KeyCache` is one; keys given in configuration have
+    one that never expires.
+    """
+
+    @property
+    def keys(self) -> KeySet | None: ...
+    @property
+    def fetched_at(self) -> float | None: ...
+    @property
+    def max_age(self) -> float: ...
 
 
 class KeyCache:

@@ -7,6 +7,7 @@ A static ``jwks=`` becomes a :class:`StaticKeySource` (no network); otherwise a
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _http
 from ._algorithms import AlgorithmSpec
 from ._jwks import RemoteKeySource
-from ._keycache import CachePolicy
+from ._keycache import CachePolicy, Freshness
 from ._keys import MAX_KEYS, Key, KeySet
 from ._status import KeySetStatus
 from .errors import ConfigurationError
@@ -24,7 +25,7 @@ from .hooks import Hooks
 if TYPE_CHECKING:
     from .stores import Store
 
-__all__ = ["KeySource", "SourceParts", "StaticKeySource", "build_sources", "static_source"]
+__all__ = ["Freshness", "KeySource", "SourceParts", "StaticKeySource", "build_sources", "static_source"]
 
 logger = logging.getLogger("jwtguard")
 
@@ -38,6 +39,19 @@ class KeySource(Protocol):
     async def arefresh(self) -> KeySetStatus: ...
     def status(self) -> KeySetStatus: ...
     def snapshot(self) -> KeySet | None: ...
+    @property
+    def freshness(self) -> Freshness: ...
+
+
+class _Fixed:
+    """The freshness record of keys that never go stale."""
+
+    __slots__ = ("fetched_at", "keys", "max_age")
+
+    def __init__(self, keys: KeySet) -> None:
+        self.keys = keys
+        self.fetched_at = 0.0
+        self.max_age = math.inf
 
 
 class StaticKeySource:
@@ -46,6 +60,7 @@ class StaticKeySource:
     def __init__(self, issuer: str, keys: KeySet) -> None:
         self.issuer = issuer
         self._keys = keys
+        self.freshness: Freshness = _Fixed(keys)
 
     def get_key(self, kid: str | None, spec: AlgorithmSpec) -> Key:
         return self._keys.find(kid, spec)

@@ -59,8 +59,11 @@ entries are indexed, and an entry leaves the index when it leaves the cache.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from typing import Protocol
 
+from ._keycache import Freshness
 from ._keys import KeySet
 from .claims import Claims
 
@@ -68,7 +71,8 @@ __all__ = ["TAIL", "TokenCache"]
 
 
 class _Source(Protocol):
-    def snapshot(self) -> KeySet | None: ...
+    @property
+    def freshness(self) -> Freshness: ...
 
 
 _EMPTY: tuple[float, float] = (math.inf, -math.inf)  # the window of an entry dropped: never a hit
@@ -87,10 +91,22 @@ def _token_of(value: str | bytes) -> str:
 class TokenCache:
     """A bounded map from token to its cached :class:`~jwtguard.Claims`; safe to share between threads."""
 
-    __slots__ = ("_generation", "_half", "_headers", "_older", "_recent", "_seen", "_values", "_windows", "size")
+    __slots__ = (
+        "_generation",
+        "_half",
+        "_headers",
+        "_older",
+        "_recent",
+        "_seen",
+        "_values",
+        "_windows",
+        "size",
+        "timer",
+    )
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, timer: Callable[[], float] = time.monotonic) -> None:
         self.size = size
+        self.timer = timer  # the key caches' timer: the key set's freshness is read with it
         self._half = max(1, (size + 1) // 2)
         # Two generations of plain str-keyed dicts (the collector visits their values only, not
         # the ~1 KB keys): new and hit entries go to _recent; when it holds half the size, it
@@ -118,7 +134,12 @@ class TokenCache:
                 return None
             self._promote(token, claims)
         not_before, not_after = claims._cache_window
-        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
+        fresh = claims._cache_freshness  # the key set: still the one that verified, and fresh
+        if (
+            not_before <= now < not_after
+            and fresh.keys is claims._cache_keys
+            and self.timer() - fresh.fetched_at < fresh.max_age  # fetched_at is set with keys
+        ):
             return claims
         self.discard(token)
         return None
@@ -133,7 +154,12 @@ class TokenCache:
         if claims is None or self._values.get(tail) != value:
             return None
         not_before, not_after = claims._cache_window
-        if not_before <= now < not_after and claims._cache_source.snapshot() is claims._cache_keys:
+        fresh = claims._cache_freshness
+        if (
+            not_before <= now < not_after
+            and fresh.keys is claims._cache_keys
+            and self.timer() - fresh.fetched_at < fresh.max_age  # fetched_at is set with keys
+        ):
             if claims._cache_generation != self._generation:
                 self.promote_indexed(value, claims)
             return claims
@@ -186,7 +212,7 @@ class TokenCache:
             shared = self._windows[window] = window
         claims._cache_window = shared
         claims._cache_keys = keys
-        claims._cache_source = source
+        claims._cache_freshness = source.freshness
         self.discard(token)
         self._promote(token, claims)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
-from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
+from ._guard import ANONYMOUS, CLAIMS_KEY, METADATA, REQUIRED, VALIDATOR_KEY, Guard
 from ._origin import Header
 from .bearer import is_preflight
 from .claims import Claims
@@ -98,10 +98,14 @@ def get_claims(conn: _Connection | Mapping[str, Any]) -> Claims:
     Raises:
         MissingTokenError: the request carried no validated token (a 401 when it reaches the middleware).
     """
-    scope: Any = getattr(conn, "scope", conn)
     try:
-        claims = scope.get(CLAIMS_KEY)
-    except (AttributeError, TypeError):
+        claims = conn.scope.get(CLAIMS_KEY)  # type: ignore[union-attr]  # a request or websocket
+    except AttributeError:
+        try:
+            claims = conn.get(CLAIMS_KEY)  # type: ignore[union-attr]  # a raw scope
+        except (AttributeError, TypeError):
+            claims = None
+    except TypeError:
         claims = None
     if type(claims) is not Claims and not isinstance(claims, Claims):
         raise MissingTokenError()
@@ -241,10 +245,10 @@ class JWTGuardMiddleware:
         method = scope.get("method")
         guard = self.guard
         if guard.plain and method != "OPTIONS":
-            route = Route.REQUIRED  # nothing excluded, optional or served here: skip the path
+            route = REQUIRED  # nothing excluded, optional or served here: skip the path
         else:
             route = guard.route(_route_path(scope), method, method == "OPTIONS" and _is_preflight(scope))
-        if route is Route.METADATA:
+        if route is METADATA:
             meta = self.guard.resource_metadata
             assert meta is not None
             await self._send_http(scope, send, 200, [(b"content-type", b"application/json")], meta.body())
@@ -274,7 +278,7 @@ class JWTGuardMiddleware:
             claims = None
             validator = self.validator
             users = self._users
-            if route is not Route.ANONYMOUS:
+            if route is not ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
                 # Several Authorization headers (in any case) are the full policy's to refuse.
                 authorization = None

@@ -171,9 +171,9 @@ class Claims(Mapping[str, Any]):
     # untracked by the cyclic GC. The ``_cache_*`` slots belong to the validator's token cache
     # (see :mod:`jwtguard._token_cache`): they make a cached token one object, not two.
     __slots__ = (
+        "_cache_freshness",
         "_cache_generation",
         "_cache_keys",
-        "_cache_source",
         "_cache_window",
         "_header",
         "_payload",
@@ -185,7 +185,7 @@ class Claims(Mapping[str, Any]):
     if TYPE_CHECKING:  # set by the token cache on the claims it keeps
         _cache_generation: int
         _cache_keys: Any
-        _cache_source: Any
+        _cache_freshness: Any
         _cache_window: tuple[float, float]
 
     def __init__(

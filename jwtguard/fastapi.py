@@ -53,7 +53,7 @@ from typing_extensions import TypeVar
 
 from . import _http
 from ._config import scope_tokens
-from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
+from ._guard import CLAIMS_KEY, OPTIONAL, REQUIRED, VALIDATOR_KEY, Guard
 from .claims import Claims
 from .errors import AuthError, ConfigurationError, InvalidTokenError
 from .requirement import Requirement
@@ -443,7 +443,7 @@ class JWTBearer(SecurityBase, Generic[ClaimsT]):
         # JWTBearer of the same validator): another validator may check less.
         if isinstance(claims, Claims) and scope.get(VALIDATOR_KEY) is self.validator:
             return claims
-        route = Route.REQUIRED if self.auto_error else Route.OPTIONAL
+        route = REQUIRED if self.auto_error else OPTIONAL
         guard = self.guard
         url, certificate = _request_url(request, guard), _certificate(request, guard)
         claims = await guard.aauthenticate(request.method, url, request.headers.raw, route, certificate)

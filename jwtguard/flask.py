@@ -35,7 +35,7 @@ try:  # one context look-up per request instead of two proxies (Flask >= 2.2)
 except ImportError:  # pragma: no cover - older Flask
     _cv_request = None  # type: ignore[assignment]
 
-from ._guard import Guard, Route, check_validator
+from ._guard import OPTIONAL, REQUIRED, Guard, Route, check_validator
 from ._request import Headers, only_authorization
 from .claims import Claims
 from .errors import AuthError, ConfigurationError
@@ -246,7 +246,7 @@ class JWTGuard:
             AuthHTTPError: as the response: 400, 401, 403 or 503.
         """
         requirement = _requirement(scopes, any_of, roles, roles_any_of, acr_values, max_age)
-        return self._decorator(requirement, Route.REQUIRED)
+        return self._decorator(requirement, REQUIRED)
 
     def optional(
         self,
@@ -263,7 +263,7 @@ class JWTGuard:
         requirement, is still rejected.
         """
         requirement = _requirement(scopes, any_of, roles, roles_any_of, acr_values, max_age)
-        return self._decorator(requirement, Route.OPTIONAL)
+        return self._decorator(requirement, OPTIONAL)
 
     def _decorator(self, requirement: Requirement, route: Route) -> Callable[[F], F]:
         def decorate(view: F) -> F:
@@ -313,9 +313,13 @@ class JWTGuard:
                         claims = guard.authenticate(method, url, headers, route, certificate)
                         if authorization is not None:
                             validator._learn(authorization, claims)
-                    if claims is not None or route is not Route.OPTIONAL:  # _accept, inlined
+                    if claims is not None or route is not OPTIONAL:  # _accept, inlined
                         scopes = requirement.all_scopes
-                        if scopes is None or type(claims) is not Claims or not claims.scopes.issuperset(scopes):
+                        if (
+                            scopes is None
+                            or type(claims) is not Claims
+                            or not (claims._scopes or claims.scopes).issuperset(scopes)
+                        ):
                             claims = validator.authorize(claims, requirement)
                     environ[_CLAIMS] = claims
                 except AuthError as error:
@@ -410,7 +414,7 @@ def _accept(
     guard: Guard, claims: Claims | None, requirement: Requirement, route: Route, environ: dict[str, Any]
 ) -> None:
     """Check the view's requirement (not for an anonymous request to an optional view); keep the claims."""
-    if claims is not None or route is not Route.OPTIONAL:
+    if claims is not None or route is not OPTIONAL:
         claims = guard.authorize(claims, requirement)
     environ[_CLAIMS] = claims
 

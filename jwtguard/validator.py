@@ -240,7 +240,7 @@ class Validator:
         # A user predicate on a time claim may depend on the time: such tokens are never cached.
         custom_time_check = any(checks.get(name) is not None for name in ("exp", "nbf", "iat"))
         size = options.token_cache_size
-        self._token_cache = TokenCache(size) if size and not custom_time_check else None
+        self._token_cache = TokenCache(size, options.timer) if size and not custom_time_check else None
         self._introspection = Introspection.from_options(options, _http.HttpSettings.from_options(options))
         if self._introspection is not None and self._introspection.always:
             self._token_cache = None  # every request asks the issuer: no path may skip it
@@ -730,10 +730,10 @@ class Validator:
             if len(known) >= 1024:
                 known.clear()
             known[scopes] = requirement  # valid scopes: strings, hashable
-        elif type(claims) is Claims and (
-            not claims.scopes.isdisjoint(scopes) if any_of else claims.scopes.issuperset(scopes)
-        ):
-            return  # met: what authorize would decide, without its frames (this runs on every request)
+        elif type(claims) is Claims:
+            granted = claims._scopes or claims.scopes  # the property's cached value, read directly
+            if not granted.isdisjoint(scopes) if any_of else granted.issuperset(scopes):
+                return  # met: what authorize would decide, without its frames (this runs on every request)
         self.authorize(claims, requirement)
 
     def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from ._guard import CLAIMS_KEY, VALIDATOR_KEY, Guard, Route
+from ._guard import ANONYMOUS, CLAIMS_KEY, METADATA, REQUIRED, VALIDATOR_KEY, Guard
 from ._origin import Header
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
@@ -146,17 +146,17 @@ class JWTGuardMiddleware:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if self.guard.plain and method != "OPTIONS":
-            route = Route.REQUIRED  # nothing excluded, optional or served here: skip the path
+            route = REQUIRED  # nothing excluded, optional or served here: skip the path
         else:
             preflight = method == "OPTIONS" and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
             route = self.guard.route(environ.get("PATH_INFO") or "/", method, preflight)
-        if route is Route.METADATA:
+        if route is METADATA:
             meta = self.guard.resource_metadata
             assert meta is not None
             return self._send(start_response, 200, [("Content-Type", "application/json")], meta.body(), method)
         try:
             claims = None
-            if route is not Route.ANONYMOUS:
+            if route is not ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
                 authorization = environ.get("HTTP_AUTHORIZATION")  # only_authorization, inline
                 if type(authorization) is not str or "HTTP_DPOP" in environ:

@@ -8,7 +8,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from .._guard import Route
+from .._guard import ANONYMOUS, METADATA, OPTIONAL, REQUIRED, Route
 from ..errors import AuthError
 from ._auth import aauthenticate, authenticate, render_error
 from ._settings import get_settings
@@ -55,22 +55,22 @@ class JWTGuardMiddleware:
         if self._async:
             return self.__acall__(request)
         route = _route(request)
-        if route is Route.METADATA:
+        if route is METADATA:
             return _metadata()
-        if route is not Route.ANONYMOUS:
+        if route is not ANONYMOUS:
             try:
-                authenticate(request, optional=route is Route.OPTIONAL)
+                authenticate(request, optional=route is OPTIONAL)
             except AuthError as error:
                 return render_error(error)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         route = _route(request)
-        if route is Route.METADATA:
+        if route is METADATA:
             return _metadata()
-        if route is not Route.ANONYMOUS:
+        if route is not ANONYMOUS:
             try:
-                await aauthenticate(request, optional=route is Route.OPTIONAL)
+                await aauthenticate(request, optional=route is OPTIONAL)
             except AuthError as error:
                 return render_error(error)
         response: Awaitable[HttpResponseBase] = self.get_response(request)
@@ -88,7 +88,7 @@ def _route(request: HttpRequest) -> Route:
     settings = get_settings()
     preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
     route = settings.guard.route(request.path_info, request.method, preflight)
-    return Route.OPTIONAL if route is Route.REQUIRED and not settings.token_required else route
+    return OPTIONAL if route is REQUIRED and not settings.token_required else route
 
 
 def _metadata() -> HttpResponse:
