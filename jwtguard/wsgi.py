@@ -154,6 +154,7 @@ class JWTGuardMiddleware:
             meta = self.guard.resource_metadata
             assert meta is not None
             return self._send(start_response, 200, [("Content-Type", "application/json")], meta.body(), method)
+        validator = self.validator
         try:
             claims = None
             if route is not ANONYMOUS:
@@ -162,7 +163,7 @@ class JWTGuardMiddleware:
                 if type(authorization) is not str or "HTTP_DPOP" in environ:
                     authorization = None
                 else:
-                    claims = self.validator._fast_path(authorization)
+                    claims = validator._fast_path(authorization)
                 if claims is None:
                     header = _header(environ)
                     url = _request_url(self.guard, environ, header)
@@ -171,9 +172,9 @@ class JWTGuardMiddleware:
                     )
                     claims = self.guard.authenticate(str(method), url, _headers(environ), route, certificate)
                     if authorization is not None:
-                        self.validator._learn(authorization, claims)
+                        validator._learn(authorization, claims)
             environ[CLAIMS_KEY] = claims
-            environ[VALIDATOR_KEY] = self.validator  # for the app's own validator.authorize(...)
+            environ[VALIDATOR_KEY] = validator  # for the app's own validator.authorize(...)
         except AuthError as error:
             return self._deny(start_response, error, method)
         started = False
@@ -188,7 +189,7 @@ class JWTGuardMiddleware:
         except AuthError as error:
             # Nothing is sent before the body is iterated, so the app's own start_response can
             # still be replaced: PEP 3333 asks for exc_info then (the server re-raises if too late).
-            return self._deny(start_response, error, environ.get("REQUEST_METHOD"), started)
+            return self._deny(start_response, error, method, started)
 
     def _deny(self, start_response: StartResponse, error: AuthError, method: Any, replace: bool = False) -> list[bytes]:
         answer = self.guard.answer(error)
