@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# -- targets of issue 5 -------------------------------------------------------------------
+# -- targets -----------------------------------------------------------------------------------
 
 FRESH_VS_MINIMAL = 1.2
 JWKS_CLIENT_SPEEDUP = 3.0
@@ -601,7 +601,7 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
     rows = targets(results)
     if rows:
         lines += [
-            "## Targets (issue 5)",
+            "## Targets",
             "",
             *_table(("target", "measured: median (interquartile range; ᵐ min–max)", ""), rows),
         ]
@@ -673,16 +673,20 @@ _WHY = {
         "over ours and sits at the 3× line on this machine (2.96–3.6× across runs): what moves it is PyJWT."
     ),
     "GC pause": (
-        "**The collector's pause with 100,000 cached tokens (≤ 50 ms).** A cached token is now one object the "
+        "**The collector's pause with 100,000 cached tokens (≤ 50 ms).** A cached token is one object the "
         "cyclic GC tracks (its `Claims`), down from nine, and the pause of a full collection fell from ~440 ms "
-        "to the figure above. What remains is memory latency: a full collection walks every tracked object "
-        "three times (update, subtract, move) and reads the header of each object it refers to — the `Claims` "
-        "and its payload dict, scattered over hundreds of megabytes of heap — about 0.5 µs per entry on this "
-        "virtual machine, of which ~0.2 µs is the `Claims` alone (measured with the payload dicts shared). No "
-        "Python-level layout takes the `Claims` itself out of the collector's lists: only exact tuples and "
-        "dicts are untracked. A process with a large, steady cache that cannot afford the pause calls "
-        "`gc.freeze()` after its warm-up (measured above: the frozen entries cost nothing; entries cached "
-        "later are scanned as usual)."
+        "to the figure above (the rest of the process accounts for the row below it). What remains is memory "
+        "latency, not instructions: a full collection walks every tracked object in three passes and reads "
+        "the header of each object it refers to. Counted with callgrind's cache simulation over one "
+        "`gc.collect()` at 50,000 entries, each entry costs about 19 first-level misses: the `Claims` itself "
+        "in each pass (reached from the cache's dicts, then traversed), its payload dict (about 2), and, for "
+        "ASGI, the raw-bytes key of its header index (about 2: bytes keys, unlike text, are visited; decoding "
+        "them instead would cost every hit ~500 instructions). Shared referents (key set, window, header, "
+        "scope sets) stay in cache. Only exact tuples and dicts can be untracked, so the pause goes below "
+        "50 ms only if entries stop being `Claims` objects — and a hit then builds one, ~2,000 instructions "
+        "on every request, which the HTTP targets above cannot afford. A process with a large, steady cache "
+        "that cannot afford the pause calls `gc.freeze()` after its warm-up (measured above: the frozen "
+        "entries cost nothing; entries cached later are scanned as usual), or sets a smaller `token_cache_size`."
     ),
     "WSGI middleware": (
         "**The WSGI middleware (≥ 0.97× in instructions).** Behind it, a trivial WSGI app costs ~15,500 "
@@ -690,21 +694,24 @@ _WHY = {
         "checks a hit re-applies (window, key set, revocation), the claims in the environ, and the "
         "`start_response` wrapper that lets the middleware still answer an `AuthError` the app raises. The "
         "rest is the app's own use of the claims through Flask: the `request` proxy to reach the environ, "
-        "`get_claims`, `require_scopes`. The Flask decorator, which hands the claims over in a context "
-        "variable, does the same checks within the target."
+        "`get_claims`, `require_scopes`. The ratio sits on the line: gunicorn's worker, counted by "
+        "difference between processes, moves by a few thousand instructions between runs."
     ),
     "jwtguard, repeated token: ≥ 0.95": (
-        "**Starlette under uvicorn with uvloop and httptools (≥ 0.95×, and ≥ 0.90× for users in turn, in "
-        "instructions).** With uvloop and httptools a no-auth request costs uvicorn and Starlette only "
-        "~213,000 instructions, so 0.95× leaves ~11,000 for everything jwtguard adds. Counted piece by piece "
-        "(callgrind, 20,000 calls each, the loop's own cost taken out): finding the one `Authorization` "
-        "header among the raw ASGI headers ~2,800; the index look-up with the checks a hit re-applies ~7,200 "
-        "(the key set's freshness and the revocation check ~2,000 of it); `request.user` (a `TokenUser`) "
-        "~1,700; the endpoint's `get_claims` ~1,300 and `require_scopes` ~5,000; the rest is the middleware's "
-        "own coroutine and the `send` wrapper that knows whether the response started (so that an "
-        "`AuthError` from the endpoint can still be answered): ~35,000 in all, down from ~97,000 before the "
-        "header index. Under the pure-Python `h11` parser (~727,000 instructions a request) the same work "
-        "gives 0.954×. Going under 11,000 would take the request path out of Python."
+        "**Starlette under uvicorn with uvloop and httptools (≥ 0.95× in instructions).** With uvloop and "
+        "httptools a no-auth request costs uvicorn and Starlette only ~213,000 instructions, so 0.95× leaves "
+        "~11,200 for everything jwtguard adds, the endpoint's own use of the claims included. Counted piece "
+        "by piece (callgrind, the same Starlette app driven in-process, 1,000 requests and 3,000, the "
+        "difference taken): a middleware that only passes the request on ~2,400; the `send` wrapper that "
+        "knows whether the response started, so that an `AuthError` from the endpoint can still be answered "
+        "(and a 500 held back) ~4,600; finding the one `Authorization` header among the raw ASGI headers "
+        "~2,500; the index look-up with every check a hit re-applies (validity window, key set, revocation) "
+        "~4,500; the route decision, the claims, user and validator in the scope ~4,900; the endpoint's "
+        '`get_claims` ~700, `require_scopes` ~2,800 and `claims["sub"]` ~1,100: ~23,500 in all, down from '
+        "~35,000 (and ~97,000 before the header index). A pass-through middleware and the `send` wrapper "
+        "alone take 7,000 of the 11,200: the rest of the work would have to cost 4,200, about ten Python "
+        "calls on this interpreter. Under the pure-Python `h11` parser (~727,000 instructions a request) "
+        "the same work is well within 0.95×."
     ),
     "jwtguard decorator": (
         "**Flask decorator (≥ 0.97× in instructions).** The decorator adds ~26,000–28,000 instructions "
@@ -713,9 +720,9 @@ _WHY = {
         "between runs."
     ),
     "of no auth |": (
-        "**HTTP req/s (issue 5's wall-clock ratios).** With uvloop and httptools, uvicorn and Starlette answer "
+        "**HTTP req/s (wall-clock ratios).** With uvloop and httptools, uvicorn and Starlette answer "
         "a no-auth request in ~41 µs of CPU, so 0.93× leaves ~3 µs and 0.5× ~41 µs. A repeated token adds "
-        "~3.7 µs in-process (the work the instruction counts above itemise); a distinct token pays a "
+        "the work the instruction counts above itemise; a distinct token pays a "
         "signature verify (~20 µs for RS256 here), the parsing and checks, and the adapter's full path "
         "(headers, URL, certificate): ~60 µs. Flask under gunicorn, at ~3,600 req/s, has room for both. "
         "On this shared 2-core machine a round's req/s also moves by ±10 %: the instruction counts are the "
@@ -723,7 +730,7 @@ _WHY = {
     ),
 }
 
-_WHY["users in turn"] = _WHY["jwtguard, repeated token: ≥ 0.95"]
+_WHY["users in turn"] = _WHY["jwtguard, repeated token: ≥ 0.95"]  # if the users' row is missed too
 
 
 def _gaps(results: dict[str, Any]) -> list[str]:
