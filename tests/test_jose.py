@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import jwtguard
+from jwtguard import _jose, _json
 from jwtguard._jose import b64url_decode, parse
 from jwtguard.testing.keys import b64url, b64url_json
 
 HEADER = b64url_json({"alg": "RS256", "kid": "k"})
 PAYLOAD = b64url_json({"iss": "https://issuer.test/", "sub": "a"})
 SIG = b64url(b"\x01" * 32)
+
+
+@pytest.fixture(scope="module", autouse=True, params=["json", "orjson"])
+def decoder(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test of this file once with each JSON decoder (see test_json_decoders.py)."""
+    if request.param not in _json.available():
+        pytest.skip('orjson is not installed: pip install "jwtguard[orjson]"')
+    previous = _json.use(request.param)
+    yield request.param
+    _json.use(previous)
 
 
 def code_of(token: object) -> str:
@@ -152,3 +164,46 @@ def test_every_accepted_claim_encodes_as_utf8(text: str) -> None:
         assert any(0xD800 <= ord(c) <= 0xDFFF for c in text)
     else:
         json.dumps(parsed.payload, ensure_ascii=False).encode("utf-8")
+
+
+# -- the decoded headers remembered by their segment ----------------------------------------------
+
+
+def test_a_remembered_header_is_a_copy_no_caller_can_change() -> None:
+    token = f"{HEADER}.{PAYLOAD}.{SIG}"
+    first = parse(token, 16384).header
+    first["alg"] = "none"
+    second = parse(token, 16384).header
+    assert second == {"alg": "RS256", "kid": "k"}
+    assert second is not parse(token, 16384).header
+
+
+def test_only_accepted_flat_headers_are_remembered() -> None:
+    def remembered(header: str) -> bool:
+        return header.replace("-", "+").replace("_", "/").encode() in _jose._HEADERS  # kept in the standard alphabet
+
+    nested = b64url_json({"alg": "ES256", "jwk": {"kty": "EC"}})
+    refused = [_segment(r'{"alg": "\ud800"}'), _segment('{"alg": NaN}'), _segment('{"alg": 1e400, "x": [')]
+    parse(f"{nested}.{PAYLOAD}.{SIG}", 16384)
+    for header in refused:
+        assert code_of(f"{header}.{PAYLOAD}.{SIG}") == "malformed_token"
+    flat = b64url_json({"alg": "HS256", "typ": "JWT", "n": 1.5, "ok": True, "x": None})
+    parse(f"{flat}.{PAYLOAD}.{SIG}", 16384)
+    assert remembered(flat)
+    assert not any(remembered(header) for header in (nested, *refused))
+
+
+def test_the_remembered_headers_are_bounded() -> None:
+    for n in range(_jose._HEADERS_LIMIT + 10):
+        parse(f"{b64url_json({'alg': 'RS256', 'kid': str(n)})}.{PAYLOAD}.{SIG}", 16384)
+        assert len(_jose._HEADERS) <= _jose._HEADERS_LIMIT
+    long_kid = b64url_json({"alg": "RS256", "kid": "k" * _jose._HEADER_KEY_LIMIT})
+    parse(f"{long_kid}.{PAYLOAD}.{SIG}", 16384)
+    assert all(len(segment) <= _jose._HEADER_KEY_LIMIT for segment in _jose._HEADERS)
+
+
+def test_choosing_a_decoder_forgets_the_remembered_headers(decoder: str) -> None:
+    parse(f"{HEADER}.{PAYLOAD}.{SIG}", 16384)
+    assert _jose._HEADERS
+    _json.use(decoder)
+    assert not _jose._HEADERS
