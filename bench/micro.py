@@ -13,6 +13,9 @@ spread, and each ratio is taken within a round, on the same tokens:
 * ``jwtguard_nocache`` — the same with ``token_cache_size=0`` (the cost of remembering);
 * ``jwtguard_repeated`` — ``validate()`` of one token again and again (cache hit);
 * ``jwtguard_parse`` — jwtguard's strict framing alone (split, base64url, JSON);
+* ``fresh_<decoder>`` and ``parse_<decoder>`` — the fresh path and the framing with each
+  JSON decoder this interpreter has (``json``, and ``orjson`` with the ``jwtguard[orjson]``
+  extra), forced for the pass; reported apart (``decoders``), as ratios to ``minimal``;
 * ``pyjwt`` — ``jwt.decode`` with a loaded key and the same claim checks;
 * RS256 only: ``pyjwt_jwks_client`` (``PyJWKClient`` + ``jwt.decode``) and
   ``jwtguard_remote`` (keys fetched from a ``jwks_uri``), both from the same
@@ -28,7 +31,8 @@ from __future__ import annotations
 import base64
 import json
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 import jwtguard
-from jwtguard import _jose
+from jwtguard import _jose, _json
 from jwtguard.hooks import Hooks
 from jwtguard.testing import LocalServer, Response, SigningKey, TokenFactory
 from jwtguard.validator import DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TOKEN_CACHE_SIZE
@@ -133,6 +137,7 @@ class Variant:
     batch: Sequence[Any]
     chunked: bool = True  # fresh-token variants walk the pool a chunk per round
     verifies: bool = True  # False: framing only, no signature to reject
+    decoder: str | None = None  # the JSON decoder forced while it runs (None: the default one)
     samples: list[float] = field(default_factory=list)
     chunks: list[Sequence[Any]] = field(default_factory=list)
 
@@ -145,7 +150,21 @@ class Variant:
         self.chunks = [self.batch[start : start + size] for start in range(0, len(self.batch), size)]
 
     def measure(self, round_number: int) -> None:
-        self.samples.append(timed_pass(self.fn, self.chunks[round_number % len(self.chunks)]))
+        with _decoder(self.decoder):
+            self.samples.append(timed_pass(self.fn, self.chunks[round_number % len(self.chunks)]))
+
+
+@contextmanager
+def _decoder(name: str | None) -> Iterator[None]:
+    """Decode the JSON of tokens with ``name`` meanwhile (``None``: leave the default)."""
+    if name is None:
+        yield
+        return
+    previous = _json.use(name)
+    try:
+        yield
+    finally:
+        _json.use(previous)
 
 
 @dataclass
@@ -155,7 +174,11 @@ class Case:
     tokens: list[str]
     validator_options: dict[str, Any]
     variants: list[Variant] = field(default_factory=list)
+    decoder_variants: list[Variant] = field(default_factory=list)  # fresh_<decoder>, parse_<decoder>
     cache_hits_in_fresh: int = -1
+
+    def every_variant(self) -> list[Variant]:
+        return [*self.variants, *self.decoder_variants]
 
 
 def _cache_size(settings: Settings) -> int:
@@ -229,9 +252,16 @@ def build_case(alg: str, settings: Settings, jwks_server: LocalServer | None = N
         Variant("pyjwt", pyjwt_decoder(alg, key=public), tokens),
     ]
     parse = getattr(_jose, "parse", None)  # jwtguard's framing alone, for the breakdown (a private function)
+    size = DEFAULT_MAX_TOKEN_SIZE
     if parse is not None:
-        size = DEFAULT_MAX_TOKEN_SIZE
         case.variants.append(Variant("jwtguard_parse", lambda token: parse(token, size), tokens, verifies=False))
+    for decoder in _json.available():  # the same two with each JSON decoder, each validator its own
+        case.decoder_variants += [
+            Variant(f"fresh_{decoder}", jwtguard.Validator(**options).validate, tokens, decoder=decoder),
+            Variant(
+                f"parse_{decoder}", lambda token: _jose.parse(token, size), tokens, verifies=False, decoder=decoder
+            ),
+        ]
     if jwks_server is not None:
         jwks_server.route(f"/{alg}/jwks.json", lambda request: Response(200, {"keys": [key.jwk]}), "GET")
         jwks_uri = f"{jwks_server.url}/{alg}/jwks.json"
@@ -242,13 +272,15 @@ def build_case(alg: str, settings: Settings, jwks_server: LocalServer | None = N
             Variant("jwtguard_remote", remote.validate, tokens),
         ]
     bad_split = _split(_tampered(tokens))
-    for variant in case.variants:
+    for variant in case.every_variant():
         variant.split(settings.micro_chunks)
         sample = variant.batch[0]
-        if variant.fn(sample) is False:
-            raise AssertionError(f"{variant.name} rejected a valid token")
-        if variant.verifies:
-            _must_reject(variant.name, variant.fn, bad_split if isinstance(sample, tuple) else _tampered(tokens))
+        with _decoder(variant.decoder):
+            if variant.fn(sample) is False:
+                raise AssertionError(f"{variant.name} rejected a valid token")
+            if variant.verifies:
+                bad = bad_split if isinstance(sample, tuple) else _tampered(tokens)
+                _must_reject(variant.name, variant.fn, bad)
     case.cache_hits_in_fresh = _check_misses(case, settings)
     if case.cache_hits_in_fresh:
         raise AssertionError("the fresh-token pool hit the token cache: fresh timings would be cache hits")
@@ -276,6 +308,29 @@ _RATIOS = {
 }
 
 
+def _ratio(top: list[float], bottom: list[float]) -> dict[str, float]:
+    return summarize([a / b for a, b in zip(top, bottom, strict=True)])
+
+
+def _by_decoder(case: Case) -> dict[str, Any]:
+    """Per JSON decoder: µs of the fresh path and the framing, and the fresh path ÷ minimal and ÷ floor."""
+    samples = {variant.name: variant.samples for variant in case.every_variant()}
+    decoders: dict[str, Any] = {}
+    for decoder in _json.available():
+        fresh, parse = samples[f"fresh_{decoder}"], samples[f"parse_{decoder}"]
+        decoders[decoder] = {
+            "us": {"fresh": summarize(fresh), "parse": summarize(parse)},
+            "ratios": {
+                "fresh_vs_minimal": _ratio(fresh, samples["minimal"]),
+                "fresh_vs_floor": _ratio(fresh, samples["floor"]),
+            },
+            "differences_us": {
+                "fresh_over_minimal": summarize([a - b for a, b in zip(fresh, samples["minimal"], strict=True)]),
+            },
+        }
+    return decoders
+
+
 def _summaries(case: Case) -> dict[str, Any]:
     samples = {variant.name: variant.samples for variant in case.variants}
     ratios = {
@@ -296,6 +351,8 @@ def _summaries(case: Case) -> dict[str, Any]:
         "cache_hits_in_fresh_probe": case.cache_hits_in_fresh,
         "us": {name: summarize(values) for name, values in samples.items()},
         "ratios": ratios,
+        "decoder": _json.current(),  # the one the variants above ran with
+        "decoders": _by_decoder(case),
     }
 
 
@@ -304,10 +361,11 @@ def run(settings: Settings, *, profile: bool = True) -> dict[str, Any]:
     with LocalServer() as jwks_server:
         cases = [build_case(alg, settings, jwks_server if alg == "RS256" else None) for alg in settings.algorithms]
         for case in cases:  # warm-up: caches filled, code paths hot
-            for variant in case.variants:
-                timed_pass(variant.fn, variant.batch)
+            for variant in case.every_variant():
+                with _decoder(variant.decoder):
+                    timed_pass(variant.fn, variant.batch)
         fetches_before = jwks_server.hits.copy()
-        order = [variant for case in cases for variant in case.variants]
+        order = [variant for case in cases for variant in case.every_variant()]
         shuffle = random.Random(5)
         for round_number in range(settings.micro_rounds):
             # A new order every round: no variant always follows the same neighbour.

@@ -10,7 +10,9 @@ from typing import Any
 
 # -- targets -----------------------------------------------------------------------------------
 
-FRESH_VS_MINIMAL = 1.2
+#: A fresh token ÷ (b) minimal parse + verify, at most, by the JSON decoder of jwtguard's framing.
+FRESH_VS_MINIMAL = {"orjson": 1.0, "json": 1.1}
+_DECODER_NAMES = {"orjson": "with orjson", "json": "without"}
 JWKS_CLIENT_SPEEDUP = 3.0
 REPEATED_US = 1.5
 CACHE_HIT_US = 1.5
@@ -55,15 +57,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     micro = results.get("micro")
     if micro:
-        for alg in micro["algorithms"]:
-            ratio = alg["ratios"]["fresh_vs_minimal"]
-            rows.append(
-                (
-                    f"{alg['alg']} fresh token ≤ {FRESH_VS_MINIMAL}× of (b) minimal parse + verify",
-                    _times(ratio),
-                    _met(ratio["median"] <= FRESH_VS_MINIMAL),
-                )
-            )
+        rows += [_fresh_target(alg) for alg in micro["algorithms"]]
         for alg in micro["algorithms"]:
             speedup = alg["ratios"].get("jwks_client_vs_remote")
             if speedup is not None:
@@ -124,6 +118,24 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 )
             )
     return rows
+
+
+def _fresh_ratios(alg: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Fresh ÷ minimal by JSON decoder (results without per-decoder variants: the one decoder that ran)."""
+    if "decoders" in alg:
+        return {name: decoder["ratios"]["fresh_vs_minimal"] for name, decoder in alg["decoders"].items()}
+    return {alg.get("decoder", "json"): alg["ratios"]["fresh_vs_minimal"]}
+
+
+def _fresh_target(alg: dict[str, Any]) -> tuple[str, str, str]:
+    """One row per algorithm, every decoder against its bound (one not installed is not met)."""
+    ratios = _fresh_ratios(alg)
+    bounds = ", ".join(f"≤ {bound}× {_DECODER_NAMES[name]}" for name, bound in FRESH_VS_MINIMAL.items())
+    measured = "; ".join(
+        f"{name}: {_times(ratios[name]) if name in ratios else 'not installed'}" for name in FRESH_VS_MINIMAL
+    )
+    ok = all(name in ratios and ratios[name]["median"] <= bound for name, bound in FRESH_VS_MINIMAL.items())
+    return (f"{alg['alg']} fresh token ÷ (b) minimal parse + verify: {bounds} orjson", measured, _met(ok))
 
 
 # -- markdown -------------------------------------------------------------------------------
@@ -222,6 +234,7 @@ def _micro(micro: dict[str, Any]) -> list[str]:
             rows,
         ),
     ]
+    lines += _by_decoder(micro)
     jwks_rows = []
     for alg in micro["algorithms"]:
         us, ratios = alg["us"], alg["ratios"]
@@ -247,6 +260,41 @@ def _micro(micro: dict[str, Any]) -> list[str]:
             ),
         ]
     return lines
+
+
+def _by_decoder(micro: dict[str, Any]) -> list[str]:
+    """The fresh path and the framing with each JSON decoder, in the same rounds as (b)."""
+    names = [name for name in FRESH_VS_MINIMAL if any(name in alg.get("decoders", {}) for alg in micro["algorithms"])]
+    if not names:
+        return []
+    rows = []
+    for alg in micro["algorithms"]:
+        decoders = alg.get("decoders", {})
+        cells: list[str] = [alg["alg"], _us(alg["us"]["minimal"])]
+        for name in names:
+            decoder = decoders.get(name)
+            if decoder is None:
+                cells += ["—"] * 3
+                continue
+            cells += [
+                _us(decoder["us"]["fresh"]),
+                f"**{_times(decoder['ratios']['fresh_vs_minimal'])}**",
+                _us(decoder["us"]["parse"]),
+            ]
+        rows.append(cells)
+    header = ["alg", "(b) minimal"]
+    for name in names:
+        header += [f"fresh, {name}", f"÷ (b), {name} (≤ {FRESH_VS_MINIMAL[name]}×)", f"framing, {name}"]
+    missing = [name for name in FRESH_VS_MINIMAL if name not in names]
+    return [
+        "The fresh path by the JSON decoder of jwtguard's framing (`jwtguard._json`), each forced for its "
+        'pass and timed in the same rounds as (b): orjson (`pip install "jwtguard[orjson]"`), whose answer '
+        "stands only where the standard library's could not differ, and the standard library's `json`. "
+        "Framing: `_jose.parse` alone (split, base64url, JSON)."
+        + (f" Not installed, so not measured: {', '.join(missing)}." if missing else ""),
+        "",
+        *_table(header, rows),
+    ]
 
 
 def _generator(name: str) -> str:
@@ -382,10 +430,17 @@ def _breakdown(alg: dict[str, Any]) -> list[tuple[str, str, str]]:
     rest = None
     if parse is not None and "jwtguard_nocache" in us:
         rest = us["jwtguard_nocache"] - us["pyjwt_alg"] - parse
+    decoder = alg.get("decoder", "json")
+    others = [
+        row(f"  the same framing with {name}", other["us"]["parse"]["median"])
+        for name, other in alg.get("decoders", {}).items()
+        if name != decoder
+    ]
     return [
         row("(a) signature verify in `cryptography` (the floor)", us["floor"]),
         row("PyJWT's algorithm object around it (jwtguard verifies through it)", diffs.get("pyjwt_alg_overhead")),
-        row("jwtguard framing: strict split, base64url, JSON (`_jose.parse`)", parse),
+        row(f"jwtguard framing: strict split, base64url, JSON with {decoder} (`_jose.parse`)", parse),
+        *others,
         ("for comparison: minimal framing, (b) − (a)", f"{diffs.get('minimal_framing', 0.0):.1f}", "—"),
         row("header and claim checks, key lookup, `Claims` (the rest, by difference)", rest),
         row("remembering the token (validated-token cache insert)", cache),
@@ -659,13 +714,23 @@ def markdown(results: dict[str, Any], chart: str | None) -> str:
 # Why a target is not met, by a phrase of its row (written from the profiles of the runs so far);
 # the page lists only the targets the run did not meet.
 _WHY = {
-    "fresh token ≤": (
-        "**Fresh tokens (≤ 1.2× of minimal parsing).** jwtguard's framing is *faster* than the minimal one "
-        "(strict, yet one alphabet check per token and a shared JSON decoder), but it then does what the "
-        "minimal variant skips: the header checks (`alg` allowlist bound to the key type, `crit`, `typ`, "
-        "`kid`), the issuer-to-key-set lookup, the claim table (`exp`, `nbf`, `iat`, `aud`) and the `Claims` "
-        "object, about 7 µs of Python. Against an RSA verify of ~20 µs that is the difference between ~1.15× "
-        "and ~1.2×: the RSA rows sit on the line, and a busier round tips them over."
+    "fresh token ÷": (
+        "**Fresh tokens (≤ 1.0× of minimal parsing with orjson, ≤ 1.1× without).** jwtguard's framing "
+        "now costs less than the minimal one: per RS256 token, ~54,700 instructions with orjson and ~61,000 "
+        "with the standard library (callgrind), against ~97,000 for (b)'s `split`, three "
+        "`urlsafe_b64decode` and two `json.loads` — one `bytes.translate` checks the whole token's alphabet "
+        "and readies it for `a2b_base64`, the header segment an issuer's tokens share is decoded once, and "
+        "the payload goes to orjson. What (b) skips is the rest, ~50,000 instructions of Python: the claim "
+        "table (`exp`, `nbf`, `iat`, `aud`: four closures, each through `_date` and `as_number`) ~13,000; "
+        "`Claims._adopt` ~9,600; the header checks and the issuer look-up in `_frame` ~7,000; the key "
+        "look-up (`KeySet.find`, `Key.fits` over the candidates) ~6,300; the token cache's miss ~6,100; the "
+        "generator driving the flow ~4,000; revocation and the cache's record ~4,000. PyJWT's algorithm "
+        "objects add their own, above the floor: new padding and hash objects per call (~2,800 instructions "
+        "for RS256, more for PS256), the DER conversion and an ABC `isinstance` for ES256. In instructions "
+        "the fresh path is 1.00–1.03× of (b) with orjson and 1.01–1.05× without; interpreted Python runs at "
+        "about half the instructions per cycle of (b)'s C loops and of the signature arithmetic, which is why "
+        "the wall-clock ratios above are higher. Meeting the targets takes that rest out of the validator's "
+        "flow (`validator.py`, `_checks.py`, `claims.py`, `_keys.py`), not more framing."
     ),
     "PyJWKClient": (
         "**RS256 against PyJWT + `PyJWKClient` (≥ 3×).** jwtguard with remote keys costs what it costs with "
