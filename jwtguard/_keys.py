@@ -161,7 +161,7 @@ class KeySet:
         ValueError: the document is not a JWKS object.
     """
 
-    __slots__ = ("_by_kid", "_ids", "_keys", "dropped")
+    __slots__ = ("_by_kid", "_found", "_ids", "_keys", "dropped")
 
     def __init__(
         self,
@@ -184,6 +184,9 @@ class KeySet:
             by_kid.setdefault(key.kid, []).append(key)
         self._by_kid = {kid: tuple(keys) for kid, keys in by_kid.items()}
         self._ids = frozenset(map(id, self._keys))
+        # (kid, algorithm) -> the one fitting key, as found: the set never changes, so neither does
+        # the answer. Only answers are kept, at most one per key and allowed algorithm.
+        self._found: dict[tuple[str | None, str], Key] = {}
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -206,9 +209,13 @@ class KeySet:
         Raises:
             InvalidTokenError: ``unknown_key`` (no key fits).
         """
+        found = self._found.get((kid, spec.name))
+        if found is not None:
+            return found
         candidates = self._by_kid.get(kid, ()) if kid is not None else self._keys
         fitting = [key for key in candidates if key.fits(spec)]
         if len(fitting) == 1:
+            self._found[(kid, spec.name)] = fitting[0]
             return fitting[0]
         reason = "ambiguous" if fitting else ("type_mismatch" if candidates else "not_found")
         raise InvalidTokenError("unknown_key", claim="kid", reason=reason)

@@ -173,3 +173,21 @@ def test_the_identity_key_forgery_verifies_without_the_check(public: str) -> Non
     identity = bytes.fromhex(public)
     key = ed25519_module.Ed25519PublicKey.from_public_bytes(identity)
     key.verify(identity + bytes(32), b"any message whatsoever")  # does not raise
+
+
+def test_a_found_key_is_remembered_per_kid_and_algorithm_and_nothing_else_is() -> None:
+    pinned = {**RSA.jwk, "alg": "RS256"}  # usable for RS256 only
+    other = SigningKey.generate("RS256", kid="other")
+    keys = keyset(pinned, EC.jwk, other.jwk)
+    first = keys.find("rsa", SPECS["RS256"])
+    assert keys.find("rsa", SPECS["RS256"]) is first
+    for _ in range(2):  # a refusal is decided afresh every time, never remembered as an answer
+        for kid, alg, reason in (
+            ("rsa", "PS256", "type_mismatch"),  # the key remembered for RS256 does not answer PS256
+            ("missing", "RS256", "not_found"),
+            (None, "RS256", "ambiguous"),  # two RSA keys: a token without kid gets neither
+        ):
+            with pytest.raises(jwtguard.InvalidTokenError) as refused:
+                keys.find(kid, SPECS[alg])
+            assert refused.value.reason == reason
+    assert keys.find(None, SPECS["ES256"]) is keys.find("ec", SPECS["ES256"])
