@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from decoders import decoding_with
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,11 +24,7 @@ SIG = b64url(b"\x01" * 32)
 @pytest.fixture(scope="module", autouse=True, params=["json", "orjson"])
 def decoder(request: pytest.FixtureRequest) -> Iterator[str]:
     """Every test of this file once with each JSON decoder (see test_json_decoders.py)."""
-    if request.param not in _json.available():
-        pytest.skip('orjson is not installed: pip install "jwtguard[orjson]"')
-    previous = _json.use(request.param)
-    yield request.param
-    _json.use(previous)
+    yield from decoding_with(request.param)
 
 
 def code_of(token: object) -> str:

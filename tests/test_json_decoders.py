@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import test_properties as properties
+from decoders import DECODERS, decoding_with
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,18 +33,13 @@ from jwtguard.testing.keys import b64url
 ROOT = Path(__file__).resolve().parent.parent
 HAS_ORJSON = "orjson" in _json.available()
 needs_orjson = pytest.mark.skipif(not HAS_ORJSON, reason='orjson is not installed: pip install "jwtguard[orjson]"')
-DECODERS = ("json", "orjson")
 MANY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @pytest.fixture(params=DECODERS)
 def decoder(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each test with the standard library's decoder, then with orjson's (skipped without orjson)."""
-    if request.param not in _json.available():
-        pytest.skip('orjson is not installed: pip install "jwtguard[orjson]"')
-    previous = _json.use(request.param)
-    yield request.param
-    _json.use(previous)
+    yield from decoding_with(request.param)
 
 
 def typed(value: Any) -> list[Any]:
