@@ -56,7 +56,7 @@ def build_fast_path(
             return None
         now = clock()
         not_before, not_after = claims._cache_window
-        fresh = claims._cache_freshness
+        fresh = claims._cache_freshness  # TokenCache.get's test, inline
         if (
             not (not_before <= now < not_after)
             or fresh.keys is not claims._cache_keys

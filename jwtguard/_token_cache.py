@@ -51,8 +51,8 @@ simulation) — the price of never decoding a header on a hit.
 The header index
 ----------------
 Adapters hand the raw ``Authorization`` value (ASGI: bytes; WSGI: text) to
-:meth:`TokenCache.by_header` before any parsing. The index maps the last 32
-characters of a value ``Bearer <token>`` that passed a full
+the validator's hit path (:mod:`jwtguard._fast_path`) before any parsing.
+The index maps the last 32 characters (or bytes) of a value ``Bearer <token>`` that passed a full
 :meth:`~jwtguard.Validator.authenticate` as a plain bearer token without
 ``cnf`` to the cached claims, and to the whole value: a hit is an exact
 comparison, and the whole ~1 KB value is never hashed. Only the cache's own
@@ -137,7 +137,8 @@ class TokenCache:
                 return None
             self._promote(token, claims)
         not_before, not_after = claims._cache_window
-        fresh = claims._cache_freshness  # the key set: still the one that verified, and fresh
+        # The key set: still the one that verified, and fresh (the hit path tests the same inline).
+        fresh = claims._cache_freshness
         if (
             not_before <= now < not_after
             and fresh.keys is claims._cache_keys
@@ -145,28 +146,6 @@ class TokenCache:
         ):
             return claims
         self.discard(token)
-        return None
-
-    def by_header(self, value: str | bytes, now: float) -> Claims | None:
-        """The cached claims of an indexed ``Authorization`` value if they hold now, else ``None``.
-
-        (:meth:`jwtguard.Validator._fast_path` does the same inline.)
-        """
-        tail = value[-TAIL:]
-        claims = self._headers.get(tail)
-        if claims is None or self._values.get(tail) != value:
-            return None
-        not_before, not_after = claims._cache_window
-        fresh = claims._cache_freshness
-        if (
-            not_before <= now < not_after
-            and fresh.keys is claims._cache_keys
-            and self.timer() - fresh.fetched_at < fresh.max_age  # fetched_at is set with keys
-        ):
-            if claims._cache_generation != self._generation:
-                self.promote_indexed(value, claims)
-            return claims
-        self.unindex(value)
         return None
 
     def promote_indexed(self, value: str | bytes, claims: Claims) -> None:

@@ -294,34 +294,17 @@ class JWTGuard:
 
             @functools.wraps(view)
             def sync_view(*args: Any, **kwargs: Any) -> Any:
-                ctx = _cv_request.get(None) if _cv_request is not None else None
-                guard = None if ctx is None else ctx.app.extensions.get("jwtguard")
-                if type(guard) is Guard:
-                    environ = ctx.request.environ  # type: ignore[union-attr]  # a guard came from ctx
-                else:
-                    guard, environ = _guard_and_environ()
-                validator = guard.validator
+                guard, environ = _guard_and_environ()
                 try:
                     # A repeated plain bearer token is answered from the validator's index, unparsed.
-                    authorization = environ.get("HTTP_AUTHORIZATION")  # only_authorization, inlined
-                    if type(authorization) is not str or "HTTP_DPOP" in environ:
-                        authorization = claims = None
-                    else:
-                        claims = validator._fast_path(authorization)
+                    authorization = only_authorization(environ)
+                    claims = None if authorization is None else guard.validator._fast_path(authorization)
                     if claims is None:
                         method, url, headers, certificate = _request_parts(guard)
                         claims = guard.authenticate(method, url, headers, route, certificate)
                         if authorization is not None:
-                            validator._learn(authorization, claims)
-                    if claims is not None or route is not OPTIONAL:  # _accept, inlined
-                        scopes = requirement.all_scopes
-                        if (
-                            scopes is None
-                            or type(claims) is not Claims
-                            or not (claims._scopes or claims.scopes).issuperset(scopes)
-                        ):
-                            claims = validator.authorize(claims, requirement)
-                    environ[_CLAIMS] = claims
+                            guard.validator._learn(authorization, claims)
+                    _accept(guard, claims, requirement, route, environ)
                 except AuthError as error:
                     raise _http_error(error, guard) from error
                 token = _VIEW_CLAIMS.set(claims)

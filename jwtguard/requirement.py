@@ -54,7 +54,7 @@ class Requirement:
     acr_values: tuple[str, ...] = ()
     max_age: float | None = None
     #: ``scopes`` when they are all the requirement asks (every one of them), else ``None``:
-    #: adapters then decide a granted request inline, without :meth:`check`'s frame.
+    #: :meth:`jwtguard.Validator.authorize` then decides a granted request without :meth:`check`.
     all_scopes: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -730,10 +730,6 @@ class Validator:
             if len(known) >= 1024:
                 known.clear()
             known[scopes] = requirement  # valid scopes: strings, hashable
-        elif type(claims) is Claims:
-            granted = claims._scopes or claims.scopes  # the property's cached value, read directly
-            if not granted.isdisjoint(scopes) if any_of else granted.issuperset(scopes):
-                return  # met: what authorize would decide, without its frames (this runs on every request)
         self.authorize(claims, requirement)
 
     def require_roles(self, claims: Claims, *roles: str, any_of: bool = False) -> None:
@@ -766,6 +762,9 @@ class Validator:
             MissingTokenError: ``claims`` is ``None`` (an anonymous request).
             InsufficientScopeError: the requirement is not met (403).
         """
+        scopes = requirement.all_scopes
+        if scopes is not None and type(claims) is Claims and (claims._scopes or claims.scopes).issuperset(scopes):
+            return claims  # met, decided without check's frames: this runs on every request of a route
         try:
             if claims is None:
                 raise MissingTokenError()

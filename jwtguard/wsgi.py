@@ -21,6 +21,7 @@ from typing import Any, TypeAlias
 
 from ._guard import ANONYMOUS, CLAIMS_KEY, METADATA, REQUIRED, VALIDATOR_KEY, Guard
 from ._origin import Header
+from ._request import only_authorization
 from .claims import Claims
 from .errors import AuthError, MissingTokenError
 from .resource_metadata import ProtectedResourceMetadata
@@ -159,10 +160,8 @@ class JWTGuardMiddleware:
             claims = None
             if route is not ANONYMOUS:
                 # A repeated plain bearer token is answered from the validator's index, unparsed.
-                authorization = environ.get("HTTP_AUTHORIZATION")  # only_authorization, inline
-                if type(authorization) is not str or "HTTP_DPOP" in environ:
-                    authorization = None
-                else:
+                authorization = only_authorization(environ)
+                if authorization is not None:
                     claims = validator._fast_path(authorization)
                 if claims is None:
                     header = _header(environ)
